@@ -1,0 +1,494 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/hookrelay/hookrelay/consumer"
+	"github.com/hookrelay/hookrelay/renderer"
+	"github.com/hookrelay/hookrelay/sender"
+	"github.com/hookrelay/hookrelay/store"
+)
+
+// maxAdminBody bounds request bodies of the admin API.
+const maxAdminBody = 4 << 20
+
+func (d *Daemon) startAdmin() error {
+	ln, err := net.Listen("tcp", d.cfg.Admin.Listen)
+	if err != nil {
+		return depErrorf("admin.listen %s: %w", d.cfg.Admin.Listen, err)
+	}
+	d.adminLn = ln
+	d.adminSrv = &http.Server{
+		Handler:           d.adminHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          zap.NewStdLog(d.log.Named("admin")),
+	}
+	go func() {
+		if err := d.adminSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("admin api", zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+func (d *Daemon) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", d.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
+
+	api := http.NewServeMux()
+	api.HandleFunc("GET /api/v1/webhooks", d.listWebhooks)
+	api.HandleFunc("POST /api/v1/webhooks/{name}/test", d.testWebhook)
+	api.HandleFunc("POST /api/v1/webhooks/{name}/invoke", d.invokeWebhook)
+	api.HandleFunc("GET /api/v1/schema", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/schema+json")
+		_, _ = w.Write(renderer.Schema())
+	})
+	api.HandleFunc("GET /api/v1/invocations", d.listInvocations)
+	api.HandleFunc("GET /api/v1/invocations/{id}", d.getInvocation)
+	api.HandleFunc("GET /api/v1/deadletters", d.listDeadLetters)
+	api.HandleFunc("GET /api/v1/deadletters/{id}", d.getDeadLetter)
+	api.HandleFunc("POST /api/v1/deadletters/{id}/replay", d.replayDeadLetter)
+	api.HandleFunc("POST /api/v1/deadletters/replay", d.replayDeadLetters)
+	api.HandleFunc("DELETE /api/v1/deadletters/{id}", d.deleteDeadLetter)
+	api.HandleFunc("DELETE /api/v1/deadletters", d.purgeDeadLetters)
+	api.HandleFunc("GET /api/v1/rejected", d.listRejected)
+	mux.Handle("/api/", d.auth(api))
+	return mux
+}
+
+// auth checks the bearer token on /api/*. An empty token is only accepted
+// by config validation when the admin API listens on loopback.
+func (d *Daemon) auth(next http.Handler) http.Handler {
+	token := []byte(d.cfg.Admin.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(token) > 0 {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), token) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="hookrelay"`)
+				writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !d.ready.Load() || d.nc == nil || !d.nc.IsConnected() {
+		writeError(w, http.StatusServiceUnavailable, "not ready: waiting for NATS and the store")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// webhookStatus is one row of GET /api/v1/webhooks.
+type webhookStatus struct {
+	Name        string                `json:"name"`
+	Active      bool                  `json:"active"`
+	Method      string                `json:"method"`
+	URL         string                `json:"url"`
+	Triggers    []string              `json:"triggers"`
+	Filters     map[string][]string   `json:"filters,omitempty"`
+	Ordered     bool                  `json:"ordered"`
+	Concurrency int                   `json:"concurrency"`
+	Coralogix   bool                  `json:"coralogix,omitempty"`
+	Breaker     sender.BreakerStatus  `json:"breaker"`
+	Counts      consumer.Counts       `json:"counts"`
+	DeadLetters int                   `json:"dead_letters"`
+}
+
+func (d *Daemon) listWebhooks(w http.ResponseWriter, _ *http.Request) {
+	dls, err := d.st.CountDeadLetters()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	out := make([]webhookStatus, 0, len(d.cfg.Webhooks))
+	for _, wh := range d.cfg.Webhooks {
+		counts, _ := d.rel.Counts(wh.Name)
+		out = append(out, webhookStatus{
+			Name:        wh.Name,
+			Active:      wh.Active,
+			Method:      wh.Method,
+			URL:         redactURL(wh.URL),
+			Triggers:    wh.Triggers,
+			Filters:     wh.Filters,
+			Ordered:     wh.Ordered,
+			Concurrency: wh.Concurrency,
+			Coralogix:   wh.Coralogix != nil,
+			Breaker:     d.senders[wh.Name].Breaker(),
+			Counts:      counts,
+			DeadLetters: dls[wh.Name],
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"webhooks": out})
+}
+
+// testResult is what the Test button shows: whether it worked, and the
+// invocation data.
+type testResult struct {
+	Success    bool             `json:"success"`
+	Message    string           `json:"message"`
+	Invocation store.Invocation `json:"invocation"`
+}
+
+// testWebhook renders a mock event (or the posted one) with the webhook's
+// template and sends it now, outside the pipeline and its breaker.
+func (d *Daemon) testWebhook(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	wh, ok := d.cfg.Webhook(name)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no webhook named %q", name))
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		t := renderer.RequestCreated
+		if len(wh.Triggers) > 0 {
+			if pt, err := renderer.ParseTrigger(wh.Triggers[0]); err == nil {
+				t = pt
+			}
+		}
+		body = renderer.Sample(t, int(time.Now().UnixNano()%1e6))
+	}
+	ev, err := renderer.DecodeEvent(body, d.cfg.Events.MaxEventBytes)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "test event: "+err.Error())
+		return
+	}
+	res, err := d.sendTest(r.Context(), name, ev)
+	if err != nil {
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (d *Daemon) sendTest(ctx context.Context, name string, ev *renderer.Event) (testResult, error) {
+	rendered, err := d.rd.Render(name, ev)
+	if err != nil {
+		return testResult{}, fmt.Errorf("rendering webhook %q: %w", name, err)
+	}
+	did := "test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	att, sendErr := d.testSenders[name].Send(ctx, sender.Delivery{ID: did, Body: rendered})
+	inv := store.Invocation{
+		Webhook:    name,
+		DeliveryID: did,
+		EventID:    "test",
+		EventType:  ev.Type,
+		Attempt:    1,
+		StartedAt:  att.StartedAt,
+		DurationMS: float64(att.Duration.Microseconds()) / 1000,
+		Request: store.HTTPRequest{
+			Method: att.Request.Method, URL: att.Request.URL, Headers: att.Request.Headers, Body: att.Request.Body,
+		},
+		Test:    true,
+		Outcome: store.OutcomeDelivered,
+	}
+	if att.Response != nil {
+		inv.Response = &store.HTTPResponse{Status: att.Response.Status, Headers: att.Response.Headers, Body: att.Response.Body}
+	}
+	res := testResult{Success: sendErr == nil, Message: "Test successful"}
+	if sendErr != nil {
+		inv.Error = sendErr.Error()
+		inv.Outcome = store.OutcomeFailed
+		res.Message = "Test failed: " + sendErr.Error()
+	}
+	id, err := d.st.Record(ctx, inv)
+	if err != nil {
+		d.log.Error("recording test invocation", zap.Error(err))
+	}
+	inv.ID = id
+	res.Invocation = inv
+	return res, nil
+}
+
+// invokeWebhook queues an access request's data as a Manual event for one
+// webhook. The body may be the data object itself or a whole event.
+func (d *Daemon) invokeWebhook(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	wh, ok := d.cfg.Webhook(name)
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no webhook named %q", name))
+		return
+	}
+	if !wh.Active {
+		writeError(w, http.StatusConflict, fmt.Sprintf("webhook %q is not active", name))
+		return
+	}
+	manual := false
+	for _, t := range wh.Triggers {
+		if pt, err := renderer.ParseTrigger(t); err == nil && pt == renderer.Manual {
+			manual = true
+		}
+	}
+	if !manual {
+		writeError(w, http.StatusConflict, fmt.Sprintf("webhook %q does not have the Manual trigger", name))
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	payload, err := manualEvent(body, time.Now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if _, err := renderer.DecodeEvent(payload, d.cfg.Events.MaxEventBytes); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := d.rel.Invoke(r.Context(), name, payload); err != nil {
+		writeError(w, http.StatusBadGateway, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"queued": true, "webhook": name, "event_type": "Manual"})
+}
+
+// manualEvent wraps an access request's data in a Manual event. A body that
+// already is an event (it has "data") keeps its data.
+func manualEvent(body []byte, now time.Time) ([]byte, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return nil, fmt.Errorf("body must be a JSON object (the access request's data): %w", err)
+	}
+	data := json.RawMessage(body)
+	if inner, ok := obj["data"]; ok {
+		if _, hasType := obj["event_type"]; hasType || len(obj) <= 3 {
+			data = inner
+		}
+	}
+	ts := strconv.FormatFloat(float64(now.UnixMicro())/1e6, 'f', 6, 64)
+	return json.Marshal(map[string]any{
+		"event_type": "Manual",
+		"event_time": json.RawMessage(ts),
+		"data":       data,
+	})
+}
+
+func (d *Daemon) listInvocations(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, err := queryInt(q.Get("limit"), 50)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	invs, err := d.st.ListInvocations(store.InvocationFilter{
+		Webhook:    q.Get("webhook"),
+		Outcome:    firstNonEmpty(q.Get("status"), q.Get("outcome")),
+		DeliveryID: q.Get("delivery_id"),
+		Before:     q.Get("before"),
+		Limit:      limit,
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"invocations": invs})
+}
+
+func (d *Daemon) getInvocation(w http.ResponseWriter, r *http.Request) {
+	inv, err := d.st.GetInvocation(r.PathValue("id"))
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, inv)
+}
+
+func (d *Daemon) listDeadLetters(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, err := queryInt(q.Get("limit"), 50)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	dls, err := d.st.ListDeadLetters(q.Get("webhook"), limit, q.Get("before"))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deadletters": dls})
+}
+
+func (d *Daemon) getDeadLetter(w http.ResponseWriter, r *http.Request) {
+	dl, err := d.st.GetDeadLetter(r.PathValue("id"))
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, dl)
+}
+
+func (d *Daemon) replayDeadLetter(w http.ResponseWriter, r *http.Request) {
+	dl, err := d.st.GetDeadLetter(r.PathValue("id"))
+	if err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	if err := d.replay(r.Context(), dl); err != nil {
+		writeError(w, http.StatusBadGateway, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"replayed": []string{dl.ID}})
+}
+
+// replay republishes a dead letter and only then removes it, so a crash in
+// between at worst replays it twice.
+func (d *Daemon) replay(ctx context.Context, dl store.DeadLetter) error {
+	if err := d.rel.Replay(ctx, dl); err != nil {
+		return err
+	}
+	if err := d.st.DeleteDeadLetter(dl.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// replayDeadLetters replays every dead letter of one webhook, or all.
+func (d *Daemon) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
+	webhook := r.URL.Query().Get("webhook")
+	if webhook != "" {
+		if _, ok := d.cfg.Webhook(webhook); !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no webhook named %q", webhook))
+			return
+		}
+	}
+	ids, err := d.eachDeadLetter(webhook, func(dl store.DeadLetter) error { return d.replay(r.Context(), dl) })
+	if err != nil {
+		writeJSON(w, http.StatusBadGateway, map[string]any{"replayed": ids, "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"replayed": ids})
+}
+
+func (d *Daemon) deleteDeadLetter(w http.ResponseWriter, r *http.Request) {
+	if err := d.st.DeleteDeadLetter(r.PathValue("id")); err != nil {
+		writeStoreError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deleted": []string{r.PathValue("id")}})
+}
+
+// purgeDeadLetters deletes every dead letter of one webhook, or all.
+func (d *Daemon) purgeDeadLetters(w http.ResponseWriter, r *http.Request) {
+	ids, err := d.eachDeadLetter(r.URL.Query().Get("webhook"), func(dl store.DeadLetter) error {
+		return d.st.DeleteDeadLetter(dl.ID)
+	})
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"deleted": ids, "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deleted": ids})
+}
+
+// eachDeadLetter applies fn to the dead letters of a webhook (or all),
+// oldest first, page by page, and returns the ids it succeeded on.
+func (d *Daemon) eachDeadLetter(webhook string, fn func(store.DeadLetter) error) ([]string, error) {
+	ids := []string{}
+	for {
+		page, err := d.st.ListDeadLetters(webhook, 500, "")
+		if err != nil {
+			return ids, err
+		}
+		if len(page) == 0 {
+			return ids, nil
+		}
+		for i := len(page) - 1; i >= 0; i-- {
+			if err := fn(page[i]); err != nil {
+				return ids, err
+			}
+			ids = append(ids, page[i].ID)
+		}
+	}
+}
+
+func (d *Daemon) listRejected(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, err := queryInt(q.Get("limit"), 50)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	rej, err := d.st.ListRejected(limit, q.Get("before"))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rejected": rej})
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxAdminBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading body: %w", err)
+	}
+	if len(b) > maxAdminBody {
+		return nil, fmt.Errorf("body larger than %d bytes", maxAdminBody)
+	}
+	return b, nil
+}
+
+func queryInt(s string, def int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("limit %q: want a whole number ≥ 0", s)
+	}
+	return n, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func writeStoreError(w http.ResponseWriter, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	writeError(w, http.StatusInternalServerError, err.Error())
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}

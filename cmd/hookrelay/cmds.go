@@ -1,0 +1,509 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/hookrelay/hookrelay/consumer"
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/renderer"
+	"github.com/hookrelay/hookrelay/store"
+)
+
+func newPublishCmd() *cobra.Command {
+	var cfgPath, file, sample, subject string
+	var count int
+	cmd := &cobra.Command{
+		Use:   "publish --config FILE [--file EVENT.json | --sample TYPE] [--count N]",
+		Short: "Publish Apono events to the events stream",
+		Long: "Publish Apono events on NATS, on the subject apono.events.<event_type> (from events.subjects).\n" +
+			"--sample TYPE makes a realistic payload of that type (RequestCreated … Manual, or \"all\" for one of each).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (file == "") == (sample == "") {
+				return userErrorf("give exactly one of --file or --sample")
+			}
+			if count < 1 {
+				return userErrorf("--count must be ≥ 1")
+			}
+			cfg, err := loadConfig(cfgPath, false)
+			if err != nil {
+				return err
+			}
+			events, err := publishPayloads(file, sample, count)
+			if err != nil {
+				return err
+			}
+			nc, err := connectNATS(cfg)
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return depError{err}
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Minute)
+			defer cancel()
+			subjects := map[string]int{}
+			futures := make([]jetstream.PubAckFuture, 0, len(events))
+			for _, ev := range events {
+				subj := subject
+				if subj == "" {
+					subj = consumer.SubjectFor(cfg.Events.Subjects, eventTypeOf(ev))
+				}
+				f, err := js.PublishAsync(subj, ev)
+				if err != nil {
+					return depErrorf("publish to %s: %w", subj, err)
+				}
+				futures = append(futures, f)
+				subjects[subj]++
+			}
+			for _, f := range futures {
+				select {
+				case <-f.Ok():
+				case err := <-f.Err():
+					return depErrorf("publish to %s: %w", f.Msg().Subject, err)
+				case <-ctx.Done():
+					return depErrorf("publish: %w", ctx.Err())
+				}
+			}
+			keys := make([]string, 0, len(subjects))
+			for k := range subjects {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Fprintf(cmd.OutOrStdout(), "published %d event(s) to %s\n", subjects[k], k)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "config file (YAML)")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "event JSON file (- for stdin)")
+	cmd.Flags().StringVar(&sample, "sample", "", "publish a sample event of this type (or \"all\")")
+	cmd.Flags().IntVarP(&count, "count", "n", 1, "how many events to publish")
+	cmd.Flags().StringVar(&subject, "subject", "", "publish on this subject instead of apono.events.<event_type>")
+	return cmd
+}
+
+func publishPayloads(file, sample string, count int) ([][]byte, error) {
+	var out [][]byte
+	if file != "" {
+		b, err := readFileOrStdin(file)
+		if err != nil {
+			return nil, err
+		}
+		for i := 0; i < count; i++ {
+			out = append(out, b)
+		}
+		return out, nil
+	}
+	var types []renderer.Trigger
+	if strings.EqualFold(sample, "all") {
+		types = renderer.Triggers()
+	} else {
+		t, err := renderer.ParseTrigger(sample)
+		if err != nil {
+			return nil, userErrorf("--sample: %w", err)
+		}
+		types = []renderer.Trigger{t}
+	}
+	for i := 0; i < count; i++ {
+		for _, t := range types {
+			out = append(out, renderer.Sample(t, i))
+		}
+	}
+	return out, nil
+}
+
+func eventTypeOf(payload []byte) string {
+	var ev struct {
+		EventType string `json:"event_type"`
+	}
+	if json.Unmarshal(payload, &ev) != nil || ev.EventType == "" || strings.ContainsAny(ev.EventType, ".*> \t") {
+		return "unknown"
+	}
+	return ev.EventType
+}
+
+// connectNATS reaches the daemon's NATS: the configured URL, or the
+// embedded server's listen address.
+func connectNATS(cfg *config.Config) (*nats.Conn, error) {
+	u := cfg.NATS.URL
+	if u == "" {
+		host, port, err := net.SplitHostPort(cfg.NATS.Embedded.Listen)
+		if err != nil || port == "0" {
+			return nil, userErrorf("nats.embedded.listen %q: publish needs a fixed port to reach the embedded server", cfg.NATS.Embedded.Listen)
+		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		u = "nats://" + net.JoinHostPort(host, port)
+	}
+	opts := append([]nats.Option{nats.Name("hookrelay-publish"), nats.Timeout(5 * time.Second)}, natsAuthOptions(cfg)...)
+	nc, err := nats.Connect(u, opts...)
+	if err != nil {
+		return nil, depErrorf("nats %s: %w", redactURL(u), err)
+	}
+	return nc, nil
+}
+
+func newTestCmd() *cobra.Command {
+	var cfgPath, file string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "test --config FILE WEBHOOK [--file EVENT.json]",
+		Short: "Send a mock event to a webhook now and print the invocation data",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cfgPath, false)
+			if err != nil {
+				return err
+			}
+			if _, ok := cfg.Webhook(args[0]); !ok {
+				return userErrorf("no webhook named %q in %s", args[0], cfgPath)
+			}
+			var body []byte
+			if file != "" {
+				if body, err = readFileOrStdin(file); err != nil {
+					return err
+				}
+			}
+			var res testResult
+			err = newAdminClient(cfg).do(cmd.Context(), "POST", "/api/v1/webhooks/"+url.PathEscape(args[0])+"/test", nil, body, &res)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if err := printJSONLines(out, []testResult{res}); err != nil {
+					return err
+				}
+			} else {
+				printInvocation(out, res.Message, res.Invocation)
+			}
+			if !res.Success {
+				return userErrorf("test of webhook %q failed", args[0])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "config file (YAML)")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "event JSON file to send instead of a mock event")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// printInvocation shows what the "View Invocation Data" panel shows.
+func printInvocation(w io.Writer, title string, inv store.Invocation) {
+	if title != "" {
+		fmt.Fprintln(w, title)
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "Invocation  %s\nWebhook     %s\nEvent       %s (%s)\nAttempt     %d\nStarted     %s\nLatency     %.1f ms\nOutcome     %s\n",
+		inv.ID, inv.Webhook, inv.EventType, inv.EventID, inv.Attempt, inv.StartedAt.Format(time.RFC3339Nano), inv.DurationMS, inv.Outcome)
+	if inv.Error != "" {
+		fmt.Fprintf(w, "Error       %s\n", inv.Error)
+	}
+	fmt.Fprintf(w, "\nRequest\n  %s %s\n", inv.Request.Method, inv.Request.URL)
+	printHeaders(w, inv.Request.Headers)
+	fmt.Fprintf(w, "\n%s\n", indentBody(inv.Request.Body))
+	if inv.Response != nil {
+		fmt.Fprintf(w, "\nResponse\n  %d\n", inv.Response.Status)
+		printHeaders(w, inv.Response.Headers)
+		fmt.Fprintf(w, "\n%s\n", indentBody(inv.Response.Body))
+	} else {
+		fmt.Fprintf(w, "\nResponse\n  (none)\n")
+	}
+}
+
+func printHeaders(w io.Writer, h map[string]string) {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %s: %s\n", k, h[k])
+	}
+}
+
+func indentBody(body string) string {
+	var buf bytes.Buffer
+	if json.Indent(&buf, []byte(body), "  ", "  ") == nil {
+		return "  " + buf.String()
+	}
+	return "  " + strings.ReplaceAll(body, "\n", "\n  ")
+}
+
+func newInvokeCmd() *cobra.Command {
+	var cfgPath, file string
+	cmd := &cobra.Command{
+		Use:   "invoke --config FILE WEBHOOK --file DATA.json",
+		Short: "The Manual trigger: send one access request to one webhook, through the pipeline",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if file == "" {
+				return userErrorf("--file is required (the access request's data as JSON)")
+			}
+			cfg, err := loadConfig(cfgPath, false)
+			if err != nil {
+				return err
+			}
+			body, err := readFileOrStdin(file)
+			if err != nil {
+				return err
+			}
+			var res map[string]any
+			if err := newAdminClient(cfg).do(cmd.Context(), "POST", "/api/v1/webhooks/"+url.PathEscape(args[0])+"/invoke", nil, body, &res); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "queued a Manual event for webhook %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "config file (YAML)")
+	cmd.Flags().StringVarP(&file, "file", "f", "", "the access request's data (JSON object)")
+	return cmd
+}
+
+func newInvocationsCmd() *cobra.Command {
+	var cfgPath, webhook, status, before string
+	var limit int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "invocations --config FILE [--webhook NAME] [--limit N] [--json]",
+		Short: "List recorded invocations, newest first",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cfgPath, false)
+			if err != nil {
+				return err
+			}
+			c := newAdminClient(cfg)
+			out := cmd.OutOrStdout()
+			if len(args) == 1 {
+				var inv store.Invocation
+				if err := c.do(cmd.Context(), "GET", "/api/v1/invocations/"+url.PathEscape(args[0]), nil, nil, &inv); err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSONLines(out, []store.Invocation{inv})
+				}
+				printInvocation(out, "", inv)
+				return nil
+			}
+			q := url.Values{"limit": {strconv.Itoa(limit)}}
+			setIf(q, "webhook", webhook)
+			setIf(q, "status", status)
+			setIf(q, "before", before)
+			var res struct {
+				Invocations []store.Invocation `json:"invocations"`
+			}
+			if err := c.do(cmd.Context(), "GET", "/api/v1/invocations", q, nil, &res); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSONLines(out, res.Invocations)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSTARTED\tWEBHOOK\tEVENT\tATTEMPT\tSTATUS\tMS\tOUTCOME")
+			for _, inv := range res.Invocations {
+				st := "-"
+				if inv.Response != nil {
+					st = strconv.Itoa(inv.Response.Status)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%.1f\t%s\n", inv.ID, inv.StartedAt.Format("2006-01-02T15:04:05.000Z07:00"),
+					inv.Webhook, inv.EventType, inv.Attempt, st, inv.DurationMS, inv.Outcome)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "config file (YAML)")
+	cmd.Flags().StringVar(&webhook, "webhook", "", "only this webhook")
+	cmd.Flags().StringVar(&status, "status", "", "only this outcome (delivered, retrying, dead_lettered, failed)")
+	cmd.Flags().StringVar(&before, "before", "", "only invocations older than this id (paging)")
+	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "one JSON document per line")
+	return cmd
+}
+
+func setIf(q url.Values, k, v string) {
+	if v != "" {
+		q.Set(k, v)
+	}
+}
+
+func newDLQCmd() *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "dlq list|show ID|replay [ID|--webhook NAME|--all]|purge [ID|--webhook NAME|--all] --config FILE",
+		Short: "Inspect, replay and purge dead letters",
+	}
+	cmd.PersistentFlags().StringVarP(&cfgPath, "config", "c", "", "config file (YAML)")
+	client := func() (*adminClient, error) {
+		cfg, err := loadConfig(cfgPath, false)
+		if err != nil {
+			return nil, err
+		}
+		return newAdminClient(cfg), nil
+	}
+
+	var webhook string
+	var limit int
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List dead letters, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := client()
+			if err != nil {
+				return err
+			}
+			q := url.Values{"limit": {strconv.Itoa(limit)}}
+			setIf(q, "webhook", webhook)
+			var res struct {
+				DeadLetters []store.DeadLetter `json:"deadletters"`
+			}
+			if err := c.do(cmd.Context(), "GET", "/api/v1/deadletters", q, nil, &res); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return printJSONLines(out, res.DeadLetters)
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tCREATED\tWEBHOOK\tEVENT\tATTEMPTS\tSTATUS\tREASON")
+			for _, dl := range res.DeadLetters {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", dl.ID, dl.CreatedAt.Format(time.RFC3339), dl.Webhook, dl.EventType,
+					dl.Attempts, dl.LastStatus, truncateRunes(oneLine(dl.Reason), 80))
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().StringVar(&webhook, "webhook", "", "only this webhook")
+	list.Flags().IntVar(&limit, "limit", 50, "at most this many")
+	list.Flags().BoolVar(&asJSON, "json", false, "one JSON document per line")
+
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one dead letter",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := client()
+			if err != nil {
+				return err
+			}
+			var dl store.DeadLetter
+			if err := c.do(cmd.Context(), "GET", "/api/v1/deadletters/"+url.PathEscape(args[0]), nil, nil, &dl); err != nil {
+				return err
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", "  ")
+			return enc.Encode(struct {
+				store.DeadLetter
+				Body string `json:"body"`
+			}{dl, string(dl.Body)})
+		},
+	}
+
+	var rWebhook string
+	var rAll bool
+	replay := &cobra.Command{
+		Use:   "replay [ID | --webhook NAME | --all]",
+		Short: "Send dead letters again, with their original Idempotency-Key",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return bulkDLQ(cmd, client, args, rWebhook, rAll, "POST", "replayed")
+		},
+	}
+	replay.Flags().StringVar(&rWebhook, "webhook", "", "replay every dead letter of this webhook")
+	replay.Flags().BoolVar(&rAll, "all", false, "replay every dead letter")
+
+	var pWebhook string
+	var pAll bool
+	purge := &cobra.Command{
+		Use:   "purge [ID | --webhook NAME | --all]",
+		Short: "Delete dead letters",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return bulkDLQ(cmd, client, args, pWebhook, pAll, "DELETE", "deleted")
+		},
+	}
+	purge.Flags().StringVar(&pWebhook, "webhook", "", "delete every dead letter of this webhook")
+	purge.Flags().BoolVar(&pAll, "all", false, "delete every dead letter")
+
+	cmd.AddCommand(list, show, replay, purge)
+	return cmd
+}
+
+// bulkDLQ runs replay (POST) or purge (DELETE) on one id, one webhook or all.
+func bulkDLQ(cmd *cobra.Command, client func() (*adminClient, error), args []string, webhook string, all bool, method, key string) error {
+	n := 0
+	if len(args) == 1 {
+		n++
+	}
+	if webhook != "" {
+		n++
+	}
+	if all {
+		n++
+	}
+	if n != 1 {
+		return userErrorf("give exactly one of ID, --webhook NAME or --all")
+	}
+	c, err := client()
+	if err != nil {
+		return err
+	}
+	var path string
+	q := url.Values{}
+	switch {
+	case len(args) == 1 && method == "POST":
+		path = "/api/v1/deadletters/" + url.PathEscape(args[0]) + "/replay"
+	case len(args) == 1:
+		path = "/api/v1/deadletters/" + url.PathEscape(args[0])
+	case method == "POST":
+		path = "/api/v1/deadletters/replay"
+		setIf(q, "webhook", webhook)
+	default:
+		path = "/api/v1/deadletters"
+		setIf(q, "webhook", webhook)
+	}
+	var res map[string]json.RawMessage
+	if err := c.do(cmd.Context(), method, path, q, nil, &res); err != nil {
+		return err
+	}
+	var ids []string
+	_ = json.Unmarshal(res[key], &ids)
+	fmt.Fprintf(cmd.OutOrStdout(), "%s %d dead letter(s)\n", key, len(ids))
+	for _, id := range ids {
+		fmt.Fprintln(cmd.OutOrStdout(), "  "+id)
+	}
+	return nil
+}
+
+func truncateRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

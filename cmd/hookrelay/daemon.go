@@ -1,0 +1,394 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/hookrelay/hookrelay/consumer"
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/renderer"
+	"github.com/hookrelay/hookrelay/sender"
+	"github.com/hookrelay/hookrelay/store"
+)
+
+// Daemon is the relay with everything it runs on: NATS (embedded or not),
+// the store, the pipeline and the admin API. `hookrelay run` is one Daemon;
+// tests start them in-process.
+type Daemon struct {
+	cfg *config.Config
+	log *zap.Logger
+
+	ns  *server.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	st  *store.Store
+	rd  *renderer.Renderer
+	rel *consumer.Relay
+	reg *prometheus.Registry
+
+	senders     map[string]*sender.Sender
+	testSenders map[string]*sender.Sender
+
+	adminSrv *http.Server
+	adminLn  net.Listener
+	ready    atomic.Bool
+	started  time.Time
+}
+
+// DaemonOptions tune a Daemon for tests.
+type DaemonOptions struct {
+	Logger *zap.Logger
+	// SenderOptions, when set, adjusts every sender's options (tests use it
+	// to trust a test CA).
+	SenderOptions func(*sender.Options)
+}
+
+// NewDaemon builds the daemon's parts from a validated config without
+// starting anything.
+func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	d := &Daemon{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	rd, err := renderer.New(rendererWebhooks(cfg))
+	if err != nil {
+		return nil, userError{err}
+	}
+	d.rd = rd
+
+	d.senders = make(map[string]*sender.Sender, len(cfg.Webhooks))
+	d.testSenders = make(map[string]*sender.Sender, len(cfg.Webhooks))
+	for i := range cfg.Webhooks {
+		w := &cfg.Webhooks[i]
+		so := sender.Options{
+			AllowUnsafe: cfg.Delivery.AllowUnsafeURLs,
+			UserAgent:   "hookrelay/" + version,
+			Logger:      log.With(zap.String("webhook", w.Name)),
+		}
+		if opts.SenderOptions != nil {
+			opts.SenderOptions(&so)
+		}
+		ep := endpoint(w)
+		s, err := sender.New(ep, so)
+		if err != nil {
+			return nil, userErrorf("webhook %q: %w", w.Name, err)
+		}
+		d.senders[w.Name] = s
+		// The Test button must not be hidden by, nor feed, the live breaker.
+		ts, err := sender.New(ep, so)
+		if err != nil {
+			return nil, userErrorf("webhook %q: %w", w.Name, err)
+		}
+		d.testSenders[w.Name] = ts
+	}
+	return d, nil
+}
+
+func rendererWebhooks(cfg *config.Config) []renderer.Webhook {
+	out := make([]renderer.Webhook, 0, len(cfg.Webhooks))
+	for _, w := range cfg.Webhooks {
+		out = append(out, renderer.Webhook{
+			Name:         w.Name,
+			Active:       w.Active,
+			Triggers:     triggers(w.Triggers),
+			Filters:      w.Filters,
+			BodyTemplate: w.BodyTemplate,
+			JSON:         w.IsJSON(),
+		})
+	}
+	return out
+}
+
+func triggers(names []string) []renderer.Trigger {
+	out := make([]renderer.Trigger, 0, len(names))
+	for _, n := range names {
+		if t, err := renderer.ParseTrigger(n); err == nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func endpoint(w *config.Webhook) sender.Endpoint {
+	return sender.Endpoint{
+		Name:        w.Name,
+		Method:      w.Method,
+		URL:         w.URL,
+		Headers:     w.Headers,
+		Timeout:     time.Duration(w.Timeout),
+		Concurrency: w.Concurrency,
+		Retry: sender.RetryPolicy{
+			MaxAttempts:    w.Retry.MaxAttempts,
+			InitialBackoff: time.Duration(w.Retry.InitialBackoff),
+			MaxBackoff:     time.Duration(w.Retry.MaxBackoff),
+		},
+		Breaker: sender.BreakerPolicy{
+			FailureRatio: w.CircuitBreaker.FailureRatio,
+			MinRequests:  uint32(w.CircuitBreaker.MinRequests),
+			OpenFor:      time.Duration(w.CircuitBreaker.OpenFor),
+		},
+	}
+}
+
+// Start brings up NATS, the store, the pipeline and the admin API, in that
+// order. On error, whatever started is closed again.
+func (d *Daemon) Start(ctx context.Context) (err error) {
+	d.started = time.Now()
+	defer func() {
+		if err != nil {
+			_ = d.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := d.startNATS(); err != nil {
+		return depError{err}
+	}
+	st, err := store.Open(d.cfg.Store.Path, store.Options{
+		Retention:     time.Duration(d.cfg.Store.InvocationRetention),
+		PruneInterval: time.Minute,
+		Logger:        d.log.Named("store"),
+	})
+	if err != nil {
+		return depErrorf("store %s: %w", d.cfg.Store.Path, err)
+	}
+	d.st = st
+	st.Start(ctx)
+
+	rel, err := consumer.New(d.js, consumerConfig(d.cfg), d, d.consumerSenders(), st, consumer.Options{
+		Logger:     d.log.Named("consumer"),
+		Registerer: d.reg,
+	})
+	if err != nil {
+		return err
+	}
+	d.rel = rel
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := rel.Setup(setupCtx); err != nil {
+		return depError{err}
+	}
+	if err := rel.Start(ctx); err != nil {
+		return depError{err}
+	}
+	if err := d.startAdmin(); err != nil {
+		return err
+	}
+	d.ready.Store(true)
+	d.log.Info("hookrelay started", zap.String("version", version), zap.String("nats", d.natsURL()),
+		zap.String("admin", d.AdminAddr()), zap.Int("webhooks", len(d.cfg.Webhooks)))
+	return nil
+}
+
+func (d *Daemon) consumerSenders() map[string]consumer.Sender {
+	out := make(map[string]consumer.Sender, len(d.senders))
+	for k, v := range d.senders {
+		out[k] = v
+	}
+	return out
+}
+
+func consumerConfig(cfg *config.Config) consumer.Config {
+	c := consumer.Config{
+		EventsStream:   cfg.Events.Stream,
+		EventsSubjects: cfg.Events.Subjects,
+		EventsMaxAge:   time.Duration(cfg.Events.MaxAge),
+		LagInterval:    consumer.DefaultLagInterval,
+	}
+	for _, w := range cfg.Webhooks {
+		c.Webhooks = append(c.Webhooks, consumer.Webhook{
+			Name:        w.Name,
+			Concurrency: w.Concurrency,
+			Ordered:     w.Ordered,
+			Timeout:     time.Duration(w.Timeout),
+			MaxAttempts: w.Retry.MaxAttempts,
+		})
+	}
+	return c
+}
+
+// embeddedMaxPayload lets events larger than max_event_bytes reach the relay,
+// so they are recorded as rejected rather than refused to the publisher.
+func embeddedMaxPayload(maxEvent int) int32 {
+	p := 8 << 20
+	if 2*maxEvent > p {
+		p = 2 * maxEvent
+	}
+	if p > 64<<20 {
+		p = 64 << 20
+	}
+	return int32(p)
+}
+
+func (d *Daemon) startNATS() error {
+	url := d.cfg.NATS.URL
+	if url == "" {
+		host, portStr, err := net.SplitHostPort(d.cfg.NATS.Embedded.Listen)
+		if err != nil {
+			return fmt.Errorf("nats.embedded.listen %q: %w", d.cfg.NATS.Embedded.Listen, err)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil {
+			return fmt.Errorf("nats.embedded.listen %q: bad port", d.cfg.NATS.Embedded.Listen)
+		}
+		if port == 0 {
+			port = server.RANDOM_PORT
+		}
+		storeDir, err := filepath.Abs(d.cfg.NATS.Embedded.StoreDir)
+		if err != nil {
+			return err
+		}
+		ns, err := server.NewServer(&server.Options{
+			ServerName: "hookrelay-embedded",
+			Host:       host,
+			Port:       port,
+			JetStream:  true,
+			StoreDir:   storeDir,
+			MaxPayload: embeddedMaxPayload(d.cfg.Events.MaxEventBytes),
+			NoSigs:     true,
+			NoLog:      true,
+		})
+		if err != nil {
+			return fmt.Errorf("embedded nats: %w", err)
+		}
+		go ns.Start()
+		if !ns.ReadyForConnections(15 * time.Second) {
+			ns.Shutdown()
+			return fmt.Errorf("embedded nats on %s did not start (is the port in use?)", d.cfg.NATS.Embedded.Listen)
+		}
+		d.ns = ns
+		url = ns.ClientURL()
+	}
+	opts := []nats.Option{
+		nats.Name("hookrelay"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.ReconnectBufSize(64 << 20),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				d.log.Warn("nats disconnected", zap.Error(err))
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { d.log.Info("nats reconnected", zap.String("url", nc.ConnectedUrlRedacted())) }),
+	}
+	opts = append(opts, natsAuthOptions(d.cfg)...)
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return fmt.Errorf("nats %s: %w", redactURL(url), err)
+	}
+	d.nc = nc
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(8192),
+		jetstream.WithPublishAsyncTimeout(10*time.Second))
+	if err != nil {
+		return err
+	}
+	d.js = js
+	return nil
+}
+
+func natsAuthOptions(cfg *config.Config) []nats.Option {
+	var opts []nats.Option
+	if cfg.NATS.Credentials != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATS.Credentials))
+	}
+	if cfg.NATS.TLS.CAFile != "" {
+		opts = append(opts, nats.RootCAs(cfg.NATS.TLS.CAFile))
+	}
+	if cfg.NATS.TLS.CertFile != "" && cfg.NATS.TLS.KeyFile != "" {
+		opts = append(opts, nats.ClientCert(cfg.NATS.TLS.CertFile, cfg.NATS.TLS.KeyFile))
+	}
+	return opts
+}
+
+func (d *Daemon) natsURL() string {
+	if d.ns != nil {
+		return d.ns.ClientURL()
+	}
+	return redactURL(d.cfg.NATS.URL)
+}
+
+// NATSURL is the URL clients reach the daemon's NATS at.
+func (d *Daemon) NATSURL() string {
+	if d.ns != nil {
+		return d.ns.ClientURL()
+	}
+	return d.cfg.NATS.URL
+}
+
+// AdminAddr is the address the admin API listens on.
+func (d *Daemon) AdminAddr() string {
+	if d.adminLn == nil {
+		return ""
+	}
+	return d.adminLn.Addr().String()
+}
+
+// Close stops fetching, finishes in-flight deliveries within the shutdown
+// bound, flushes the store (which sends the acks waiting on it), then closes
+// NATS and the admin API. It keeps the first error and releases everything.
+func (d *Daemon) Close(ctx context.Context) error {
+	d.ready.Store(false)
+	var first error
+	keep := func(err error) {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	if d.rel != nil {
+		keep(d.rel.Close(ctx))
+	}
+	if d.st != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		keep(d.st.Close(cctx))
+		cancel()
+	}
+	if d.nc != nil {
+		// Flush the acks sent above before the connection goes.
+		_ = d.nc.FlushTimeout(5 * time.Second)
+		d.nc.Close()
+	}
+	if d.adminSrv != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		keep(d.adminSrv.Shutdown(cctx))
+		cancel()
+	}
+	for _, s := range d.senders {
+		s.Close()
+	}
+	for _, s := range d.testSenders {
+		s.Close()
+	}
+	if d.ns != nil {
+		d.ns.Shutdown()
+		d.ns.WaitForShutdown()
+	}
+	return first
+}
+
+// ensureDir makes the parent directory of a file path.
+func ensureDir(path string) error {
+	dir := filepath.Dir(path)
+	if dir == "" || dir == "." {
+		return nil
+	}
+	return os.MkdirAll(dir, 0o750)
+}
+
+var errNotReady = errors.New("not ready")

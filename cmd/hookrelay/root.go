@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/renderer"
+)
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "hookrelay",
+		Short:         "Relay Apono access-request events from NATS JetStream to outgoing webhooks",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newRunCmd(),
+		newValidateCmd(),
+		newPublishCmd(),
+		newTestCmd(),
+		newInvokeCmd(),
+		newSchemaCmd(),
+		newInvocationsCmd(),
+		newDLQCmd(),
+		newSinkCmd(),
+	)
+	return root
+}
+
+// loadConfig reads and validates the config file; any problem is the user's.
+func loadConfig(path string, resolveDNS bool) (*config.Config, error) {
+	if path == "" {
+		return nil, userErrorf("--config is required")
+	}
+	cfg, err := config.Load(path, config.LoadOptions{ResolveDNS: resolveDNS})
+	if err != nil {
+		return nil, userError{err}
+	}
+	return cfg, nil
+}
+
+func newLogger(level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, userErrorf("--log-level %q: %w", level, err)
+	}
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.EncoderConfig.TimeKey = "ts"
+	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	zc.Sampling = nil
+	return zc.Build()
+}
+
+func newRunCmd() *cobra.Command {
+	var cfgPath, logLevel string
+	var shutdown time.Duration
+	cmd := &cobra.Command{
+		Use:   "run --config FILE",
+		Short: "Run the relay daemon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cfgPath, true)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = log.Sync() }()
+			d, err := NewDaemon(cfg, DaemonOptions{Logger: log})
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := d.Start(ctx); err != nil {
+				return err
+			}
+			<-ctx.Done()
+			log.Info("shutting down: no new work; finishing in-flight deliveries", zap.Duration("within", shutdown))
+			cctx, cancel := context.WithTimeout(context.Background(), shutdown)
+			defer cancel()
+			if err := d.Close(cctx); err != nil {
+				log.Warn("shutdown", zap.Error(err))
+			}
+			log.Info("stopped")
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "config file (YAML)")
+	cmd.Flags().StringVar(&logLevel, "log-level", envOr("HOOKRELAY_LOG_LEVEL", "info"), "debug, info, warn or error")
+	cmd.Flags().DurationVar(&shutdown, "shutdown-timeout", 30*time.Second, "how long in-flight deliveries may take to finish on SIGTERM")
+	return cmd
+}
+
+func envOr(k, def string) string {
+	if v, ok := os.LookupEnv(k); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func newValidateCmd() *cobra.Command {
+	var cfgPath string
+	var noDNS bool
+	cmd := &cobra.Command{
+		Use:   "validate --config FILE",
+		Short: "Check a config file; print every error with its location",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cfgPath, !noDNS)
+			if err != nil {
+				return err
+			}
+			if _, err := NewDaemon(cfg, DaemonOptions{}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d webhooks)\n", cfgPath, len(cfg.Webhooks))
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "config file (YAML)")
+	cmd.Flags().BoolVar(&noDNS, "no-dns", false, "do not resolve webhook hosts")
+	return cmd
+}
+
+func newSchemaCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "schema",
+		Short: "Print the event payload schema (JSON Schema)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := cmd.OutOrStdout().Write(renderer.Schema())
+			return err
+		},
+	}
+}
+
+// redactURL drops user info and query values from a URL for display.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparsable url>"
+	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q.Set(k, "REDACTED")
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// printJSONLines writes each value as one JSON document per line.
+func printJSONLines[T any](w io.Writer, vs []T) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, v := range vs {
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readFileOrStdin(path string) ([]byte, error) {
+	if path == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, userErrorf("--file %s: no such file", path)
+		}
+		return nil, userErrorf("--file %s: %w", path, err)
+	}
+	return b, nil
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

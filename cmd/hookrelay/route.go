@@ -1,0 +1,64 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/hookrelay/hookrelay/consumer"
+	"github.com/hookrelay/hookrelay/renderer"
+)
+
+// rejection is a routing error with a short reason for metrics.
+type rejection struct {
+	reason string
+	err    error
+}
+
+func (r rejection) Error() string        { return r.err.Error() }
+func (r rejection) Unwrap() error        { return r.err }
+func (r rejection) RejectReason() string { return r.reason }
+
+var _ consumer.RejectReasoner = rejection{}
+
+// rejectReasons maps the decoder's sentinels to metric labels.
+var rejectReasons = []struct {
+	err    error
+	reason string
+}{
+	{renderer.ErrEmpty, "empty"},
+	{renderer.ErrTooLarge, "too_large"},
+	{renderer.ErrInvalidUTF8, "invalid_utf8"},
+	{renderer.ErrNotObject, "not_object"},
+	{renderer.ErrMalformed, "malformed"},
+	{renderer.ErrUnknownEventType, "unknown_event_type"},
+}
+
+// Route implements consumer.Router: decode, match, render once per matching
+// webhook. A target (the Manual trigger through the admin API) restricts the
+// event to that one webhook, whatever its filters say.
+func (d *Daemon) Route(payload []byte, target string) (consumer.Routed, error) {
+	ev, err := renderer.DecodeEvent(payload, d.cfg.Events.MaxEventBytes)
+	if err != nil {
+		reason := "invalid"
+		for _, r := range rejectReasons {
+			if errors.Is(err, r.err) {
+				reason = r.reason
+				break
+			}
+		}
+		return consumer.Routed{}, rejection{reason: reason, err: err}
+	}
+	var names []string
+	if target != "" {
+		if _, ok := d.rd.Webhook(target); ok {
+			names = []string{target}
+		}
+	} else {
+		names = d.rd.Match(ev)
+	}
+	out := consumer.Routed{EventType: ev.Type, Deliveries: make([]consumer.Rendered, 0, len(names))}
+	for _, name := range names {
+		body, err := d.rd.Render(name, ev)
+		out.Deliveries = append(out.Deliveries, consumer.Rendered{Webhook: name, Body: body, Err: err})
+	}
+	return out, nil
+}

@@ -1,0 +1,28 @@
+// Package consumer moves work through JetStream: it owns the streams and the
+// durable pull consumers, turns event messages into one delivery message per
+// matching webhook, turns delivery messages into HTTP attempts, and picks the
+// ack verb for each outcome.
+//
+// # Data path
+//
+// Events arrive on the events stream. The renderer stage consumes them with
+// one durable consumer, asks a Router which webhooks match and what each one's
+// body is, publishes one delivery per webhook to the deliveries stream with a
+// dedupe id derived from the event's stream sequence and the webhook name, and
+// acknowledges the event only once every delivery is stored by JetStream. A
+// crash between the two publishes nothing twice: the redelivered event
+// produces the same dedupe ids.
+//
+// Each webhook has its own durable consumer on the deliveries stream. A pool
+// of workers sized to the webhook's concurrency sends each delivery through a
+// Sender, records the attempt in the Store and only then acknowledges it:
+//
+//   - delivered: Ack after the invocation record is committed;
+//   - retryable, attempts left: NakWithDelay with the sender's backoff;
+//   - permanent, or no attempts left: dead letter written first, then TermWithReason;
+//   - breaker open: NakWithDelay for the time the breaker stays open, without
+//     counting an attempt, and fetching pauses for that webhook.
+//
+// Malformed events are recorded as rejected and acknowledged, so they never
+// block the stream.
+package consumer

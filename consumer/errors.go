@@ -1,0 +1,14 @@
+package consumer
+
+import "errors"
+
+// ErrUnknownWebhook is returned when a call names a webhook the relay was not
+// configured with.
+var ErrUnknownWebhook = errors.New("consumer: unknown webhook")
+
+// ErrNotStarted is returned by calls that need the relay's streams before
+// Setup has run.
+var ErrNotStarted = errors.New("consumer: relay not set up")
+
+// ErrClosed is returned by calls made after Close.
+var ErrClosed = errors.New("consumer: relay closed")

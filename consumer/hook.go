@@ -1,0 +1,376 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/hookrelay/hookrelay/sender"
+	"github.com/hookrelay/hookrelay/store"
+)
+
+// Counts are the outcomes seen for one webhook since the relay started.
+type Counts struct {
+	Delivered    uint64 `json:"delivered"`
+	Retrying     uint64 `json:"retrying"`
+	DeadLettered uint64 `json:"dead_lettered"`
+	BreakerOpen  uint64 `json:"breaker_open"`
+}
+
+// hook is the sender stage of one webhook: a durable consumer, a pump that
+// pauses while the breaker is open, and a pool of workers.
+type hook struct {
+	r    *Relay
+	cfg  Webhook
+	s    Sender
+	cons jetstream.Consumer
+
+	work  chan jetstream.Msg
+	pause chan time.Duration
+	wg    sync.WaitGroup
+	stopc chan struct{}
+
+	// free counts, per stream sequence, deliveries that were handed back
+	// without an attempt (breaker open, shutdown), so they do not count
+	// against max_attempts. It is in memory: after a crash a message may be
+	// retried one time fewer, never more.
+	freeMu sync.Mutex
+	free   map[uint64]uint64
+
+	delivered, retrying, dead, breakerOpen atomic.Uint64
+}
+
+func newHook(r *Relay, w Webhook, s Sender) *hook {
+	return &hook{
+		r:     r,
+		cfg:   w,
+		s:     s,
+		work:  make(chan jetstream.Msg),
+		pause: make(chan time.Duration, 1),
+		stopc: make(chan struct{}),
+		free:  make(map[uint64]uint64),
+	}
+}
+
+// consumerConfig keeps AckWait above the time a message can spend waiting
+// for a worker plus one attempt, and MaxAckPending above the concurrency
+// plus the acks waiting on a store commit.
+func (h *hook) consumerConfig() jetstream.ConsumerConfig {
+	maxPending := h.cfg.Concurrency * 16
+	if maxPending < 1024 {
+		maxPending = 1024
+	}
+	if h.cfg.Ordered {
+		maxPending = 1
+	}
+	return jetstream.ConsumerConfig{
+		Durable:       DefaultSenderDurablePfx + h.cfg.Name,
+		Description:   "hookrelay: deliver to webhook " + h.cfg.Name,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       2*h.cfg.Timeout + 30*time.Second,
+		MaxAckPending: maxPending,
+		MaxDeliver:    -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: h.r.deliverySubject(h.cfg.Name),
+		Replicas:      h.r.cfg.Replicas,
+	}
+}
+
+func (h *hook) pullMax() int {
+	if h.cfg.Ordered {
+		return 1
+	}
+	return h.cfg.Concurrency * 2
+}
+
+func (h *hook) start(ctx context.Context) error {
+	for i := 0; i < h.cfg.Concurrency; i++ {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			for m := range h.work {
+				h.deliver(ctx, m)
+			}
+		}()
+	}
+	cc, err := h.consume()
+	if err != nil {
+		close(h.work)
+		h.wg.Wait()
+		return err
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.pump(cc)
+	}()
+	return nil
+}
+
+func (h *hook) consume() (jetstream.ConsumeContext, error) {
+	return h.cons.Consume(func(m jetstream.Msg) { h.work <- m },
+		jetstream.PullMaxMessages(h.pullMax()),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			h.r.log.Debug("deliveries consumer", zap.String("webhook", h.cfg.Name), zap.Error(err))
+		}))
+}
+
+// pump owns the consume context. While the breaker is open it drains it
+// (buffered messages are handed back without an attempt) and fetches
+// nothing until the breaker lets a probe through.
+func (h *hook) pump(cc jetstream.ConsumeContext) {
+	defer close(h.work)
+	for {
+		select {
+		case <-h.stopc:
+			cc.Drain()
+			<-cc.Closed()
+			return
+		case d := <-h.pause:
+			cc.Drain()
+			<-cc.Closed()
+			h.r.log.Info("breaker open: pausing deliveries", zap.String("webhook", h.cfg.Name), zap.Duration("for", d))
+			t := time.NewTimer(d)
+			select {
+			case <-h.stopc:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			// Drop pause requests made by messages drained above.
+			select {
+			case <-h.pause:
+			default:
+			}
+			for {
+				var err error
+				cc, err = h.consume()
+				if err == nil {
+					break
+				}
+				h.r.log.Warn("resuming deliveries consumer", zap.String("webhook", h.cfg.Name), zap.Error(err))
+				select {
+				case <-h.stopc:
+					return
+				case <-time.After(time.Second):
+				}
+			}
+		}
+	}
+}
+
+func (h *hook) stop() {
+	close(h.stopc)
+	h.wg.Wait()
+}
+
+func (h *hook) requestPause(d time.Duration) {
+	select {
+	case h.pause <- d:
+	default:
+	}
+}
+
+func (h *hook) addFree(seq uint64) {
+	h.freeMu.Lock()
+	h.free[seq]++
+	h.freeMu.Unlock()
+}
+
+func (h *hook) forget(seq uint64) {
+	h.freeMu.Lock()
+	delete(h.free, seq)
+	h.freeMu.Unlock()
+}
+
+func (h *hook) attempt(seq, delivered uint64) int {
+	h.freeMu.Lock()
+	f := h.free[seq]
+	h.freeMu.Unlock()
+	if f >= delivered {
+		return 1
+	}
+	return int(delivered - f)
+}
+
+func (h *hook) count(outcome string) {
+	switch outcome {
+	case store.OutcomeDelivered:
+		h.delivered.Add(1)
+	case store.OutcomeRetrying:
+		h.retrying.Add(1)
+	case store.OutcomeDeadLettered:
+		h.dead.Add(1)
+	}
+}
+
+func (h *hook) counts() Counts {
+	return Counts{
+		Delivered:    h.delivered.Load(),
+		Retrying:     h.retrying.Load(),
+		DeadLettered: h.dead.Load(),
+		BreakerOpen:  h.breakerOpen.Load(),
+	}
+}
+
+// deliver makes one attempt and picks the ack verb for its outcome.
+func (h *hook) deliver(ctx context.Context, m jetstream.Msg) {
+	meta, err := m.Metadata()
+	if err != nil {
+		h.r.log.Error("delivery without metadata", zap.String("webhook", h.cfg.Name), zap.Error(err))
+		_ = m.Term()
+		return
+	}
+	seq := meta.Sequence.Stream
+	hdr := m.Headers()
+	did := hdr.Get(HeaderDeliveryID)
+	eventID := hdr.Get(HeaderEventID)
+	eventType := hdr.Get(HeaderEventType)
+	attempt := h.attempt(seq, meta.NumDelivered)
+
+	att, sendErr := h.s.Send(ctx, sender.Delivery{ID: did, Body: m.Data()})
+	var se *sender.Error
+	errors.As(sendErr, &se)
+	if se != nil && se.Class == sender.BreakerOpen {
+		h.breakerOpen.Add(1)
+		h.r.metrics.deliveries.WithLabelValues(h.cfg.Name, "breaker_open").Inc()
+		d := h.s.Breaker().OpenRemaining
+		if d < minBreakerPause {
+			d = minBreakerPause
+		}
+		h.addFree(seq)
+		_ = m.NakWithDelay(d)
+		h.requestPause(d)
+		return
+	}
+	if sendErr != nil && ctx.Err() != nil {
+		// Shutdown cut the attempt short: hand it back, uncounted.
+		h.addFree(seq)
+		_ = m.NakWithDelay(time.Second)
+		return
+	}
+
+	inv := invocation(h.cfg.Name, did, eventID, eventType, attempt, att, sendErr)
+	h.r.metrics.latency.WithLabelValues(h.cfg.Name).Observe(att.Duration.Seconds())
+	st := h.r.store
+
+	switch {
+	case sendErr == nil:
+		inv.Outcome = store.OutcomeDelivered
+		h.done(inv.Outcome)
+		st.RecordAsync(inv, func(_ string, err error) {
+			if err != nil {
+				h.r.log.Error("recording invocation", zap.String("webhook", h.cfg.Name), zap.Error(err))
+			}
+			h.forget(seq)
+			_ = m.Ack()
+		})
+	case se != nil && se.Class == sender.Retryable && attempt < h.cfg.MaxAttempts:
+		inv.Outcome = store.OutcomeRetrying
+		h.done(inv.Outcome)
+		delay := h.s.Backoff(attempt, se.RetryAfter)
+		h.r.log.Debug("delivery failed, will retry", zap.String("webhook", h.cfg.Name), zap.String("delivery_id", did),
+			zap.Int("attempt", attempt), zap.Duration("in", delay), zap.Error(sendErr))
+		st.RecordAsync(inv, func(_ string, err error) {
+			if err != nil {
+				h.r.log.Error("recording invocation", zap.String("webhook", h.cfg.Name), zap.Error(err))
+			}
+			_ = m.NakWithDelay(delay)
+		})
+	default:
+		inv.Outcome = store.OutcomeDeadLettered
+		h.deadLetter(ctx, m, seq, inv, sendErr, se)
+	}
+}
+
+func (h *hook) done(outcome string) {
+	h.count(outcome)
+	h.r.metrics.deliveries.WithLabelValues(h.cfg.Name, outcome).Inc()
+}
+
+// deadLetter writes the invocation and the dead letter, and only then
+// terminates the message. If the store cannot take them the message is
+// handed back for another try rather than lost.
+func (h *hook) deadLetter(ctx context.Context, m jetstream.Msg, seq uint64, inv store.Invocation, sendErr error, se *sender.Error) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	reason := "delivery failed"
+	if sendErr != nil {
+		reason = sendErr.Error()
+	}
+	if se != nil && se.Class == sender.Retryable {
+		reason = "max attempts exhausted: " + reason
+	}
+	invID, err := h.r.store.Record(wctx, inv)
+	if err != nil {
+		h.r.log.Error("recording invocation", zap.String("webhook", h.cfg.Name), zap.Error(err))
+	}
+	dl := store.DeadLetter{
+		Webhook:          h.cfg.Name,
+		DeliveryID:       inv.DeliveryID,
+		EventID:          inv.EventID,
+		EventType:        inv.EventType,
+		Body:             append([]byte(nil), m.Data()...),
+		Reason:           reason,
+		Attempts:         inv.Attempt,
+		LastInvocationID: invID,
+		CreatedAt:        h.r.now(),
+	}
+	if inv.Response != nil {
+		dl.LastStatus = inv.Response.Status
+	}
+	if _, err := h.r.store.PutDeadLetter(wctx, dl); err != nil {
+		h.r.log.Error("writing dead letter; delivery kept for another try", zap.String("webhook", h.cfg.Name), zap.Error(err))
+		h.addFree(seq)
+		_ = m.NakWithDelay(5 * time.Second)
+		return
+	}
+	h.done(store.OutcomeDeadLettered)
+	h.r.metrics.deadLetters.WithLabelValues(h.cfg.Name).Inc()
+	h.forget(seq)
+	h.r.log.Warn("delivery dead-lettered", zap.String("webhook", h.cfg.Name), zap.String("delivery_id", inv.DeliveryID),
+		zap.Int("attempts", inv.Attempt), zap.String("reason", reason))
+	_ = m.TermWithReason(truncate(reason, 200))
+}
+
+// invocation turns an attempt into the record the store keeps.
+func invocation(webhook, did, eventID, eventType string, attempt int, att sender.Attempt, err error) store.Invocation {
+	inv := store.Invocation{
+		Webhook:    webhook,
+		DeliveryID: did,
+		EventID:    eventID,
+		EventType:  eventType,
+		Attempt:    attempt,
+		StartedAt:  att.StartedAt,
+		DurationMS: float64(att.Duration.Microseconds()) / 1000,
+		Request: store.HTTPRequest{
+			Method:  att.Request.Method,
+			URL:     att.Request.URL,
+			Headers: att.Request.Headers,
+			Body:    att.Request.Body,
+		},
+	}
+	if att.Response != nil {
+		inv.Response = &store.HTTPResponse{
+			Status:  att.Response.Status,
+			Headers: att.Response.Headers,
+			Body:    att.Response.Body,
+		}
+	}
+	if err != nil {
+		inv.Error = err.Error()
+	}
+	return inv
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,491 @@
+package consumer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/hookrelay/hookrelay/sender"
+	"github.com/hookrelay/hookrelay/store"
+)
+
+// Header names carried by messages on the two streams.
+const (
+	// HeaderDeliveryID carries a delivery's id; it is the Idempotency-Key.
+	HeaderDeliveryID = "Hookrelay-Delivery-Id"
+	// HeaderEventID carries the id of the event a delivery came from.
+	HeaderEventID = "Hookrelay-Event-Id"
+	// HeaderEventType carries the event_type of the event a delivery came from.
+	HeaderEventType = "Hookrelay-Event-Type"
+	// HeaderTarget on an event restricts it to one webhook (the Manual trigger).
+	HeaderTarget = "Hookrelay-Target"
+	// HeaderReplayOf on a delivery names the dead letter it replays.
+	HeaderReplayOf = "Hookrelay-Replay-Of"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultDeliveriesStream  = "HOOKRELAY_DELIVERIES"
+	DefaultDeliveriesPrefix  = "hookrelay.deliveries"
+	DefaultRendererDurable   = "hookrelay-renderer"
+	DefaultSenderDurablePfx  = "hookrelay-send-"
+	DefaultDuplicateWindow   = 10 * time.Minute
+	DefaultEventsAckWait     = 30 * time.Second
+	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultRenderBatch       = 256
+	DefaultEventsMaxPending  = 8192
+	DefaultLagInterval       = 5 * time.Second
+	minBreakerPause          = 100 * time.Millisecond
+	defaultRepublishDelay    = time.Second
+	defaultPublishAckTimeout = 10 * time.Second
+)
+
+// Config says which streams and consumers the relay uses.
+type Config struct {
+	EventsStream     string
+	EventsSubjects   []string
+	EventsMaxAge     time.Duration
+	DeliveriesStream string
+	DeliveriesPrefix string
+	Replicas         int
+	DuplicateWindow  time.Duration
+	ShutdownTimeout  time.Duration
+	// LagInterval is how often consumer lag is read for metrics; 0 turns
+	// the loop off.
+	LagInterval time.Duration
+	Webhooks    []Webhook
+}
+
+// Webhook is what the consumer needs to know of one webhook.
+type Webhook struct {
+	Name        string
+	Concurrency int
+	Ordered     bool
+	Timeout     time.Duration
+	MaxAttempts int
+}
+
+// Router decides which webhooks an event goes to and renders each body. An
+// error means the event itself is unacceptable; it is recorded as rejected.
+type Router interface {
+	Route(payload []byte, target string) (Routed, error)
+}
+
+// RouterFunc adapts a function to Router.
+type RouterFunc func(payload []byte, target string) (Routed, error)
+
+// Route calls f.
+func (f RouterFunc) Route(payload []byte, target string) (Routed, error) { return f(payload, target) }
+
+// Routed is the outcome of routing one event.
+type Routed struct {
+	EventType  string
+	Deliveries []Rendered
+}
+
+// Rendered is one webhook's body for an event. A non-nil Err (a template
+// that rendered invalid JSON) dead-letters the delivery with that reason.
+type Rendered struct {
+	Webhook string
+	Body    []byte
+	Err     error
+}
+
+// Sender delivers one body to one webhook.
+type Sender interface {
+	Send(ctx context.Context, d sender.Delivery) (sender.Attempt, error)
+	Backoff(attempt int, retryAfter time.Duration) time.Duration
+	Breaker() sender.BreakerStatus
+}
+
+// Store keeps invocations, dead letters and rejected events.
+type Store interface {
+	RecordAsync(inv store.Invocation, done func(id string, err error))
+	Record(ctx context.Context, inv store.Invocation) (string, error)
+	PutDeadLetter(ctx context.Context, dl store.DeadLetter) (string, error)
+	PutRejected(ctx context.Context, r store.Rejected) (string, error)
+}
+
+// Options carries the relay's dependencies.
+type Options struct {
+	Logger     *zap.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Relay runs the renderer stage and one sender stage per webhook.
+type Relay struct {
+	js      jetstream.JetStream
+	cfg     Config
+	router  Router
+	store   Store
+	log     *zap.Logger
+	now     func() time.Time
+	metrics *metrics
+
+	hooks    map[string]*hook
+	order    []string
+	streamID string // part of every delivery id, so a recreated stream gives new ids
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	render  *renderStage
+}
+
+// New checks cfg and builds a Relay. senders must hold one Sender per
+// configured webhook.
+func New(js jetstream.JetStream, cfg Config, router Router, senders map[string]Sender, st Store, opts Options) (*Relay, error) {
+	if js == nil || router == nil || st == nil {
+		return nil, errors.New("consumer: jetstream, router and store are required")
+	}
+	if cfg.EventsStream == "" || len(cfg.EventsSubjects) == 0 {
+		return nil, errors.New("consumer: events stream and subjects are required")
+	}
+	if cfg.DeliveriesStream == "" {
+		cfg.DeliveriesStream = DefaultDeliveriesStream
+	}
+	if cfg.DeliveriesPrefix == "" {
+		cfg.DeliveriesPrefix = DefaultDeliveriesPrefix
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.DuplicateWindow <= 0 {
+		cfg.DuplicateWindow = DefaultDuplicateWindow
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := &Relay{
+		js:     js,
+		cfg:    cfg,
+		router: router,
+		store:  st,
+		log:    opts.Logger,
+		now:    opts.Now,
+		hooks:  make(map[string]*hook, len(cfg.Webhooks)),
+	}
+	r.metrics = newMetrics(opts.Registerer, r)
+	for _, w := range cfg.Webhooks {
+		s, ok := senders[w.Name]
+		if !ok {
+			return nil, fmt.Errorf("%w: no sender for %q", ErrUnknownWebhook, w.Name)
+		}
+		if _, dup := r.hooks[w.Name]; dup {
+			return nil, fmt.Errorf("consumer: duplicate webhook %q", w.Name)
+		}
+		if w.Concurrency <= 0 {
+			w.Concurrency = 1
+		}
+		if w.Ordered {
+			w.Concurrency = 1
+		}
+		if w.MaxAttempts <= 0 {
+			w.MaxAttempts = 1
+		}
+		if w.Timeout <= 0 {
+			w.Timeout = 10 * time.Second
+		}
+		r.hooks[w.Name] = newHook(r, w, s)
+		r.order = append(r.order, w.Name)
+	}
+	return r, nil
+}
+
+// Setup creates or updates the streams and durable consumers. It is
+// idempotent and safe to run from several replicas at once.
+func (r *Relay) Setup(ctx context.Context) error {
+	events, err := r.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       r.cfg.EventsStream,
+		Subjects:   r.cfg.EventsSubjects,
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.LimitsPolicy,
+		MaxAge:     r.cfg.EventsMaxAge,
+		Duplicates: r.cfg.DuplicateWindow,
+		Replicas:   r.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer: events stream %s: %w", r.cfg.EventsStream, err)
+	}
+	info := events.CachedInfo()
+	r.streamID = strconv.FormatInt(info.Created.UnixNano(), 36)
+
+	if _, err := r.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       r.cfg.DeliveriesStream,
+		Subjects:   []string{r.cfg.DeliveriesPrefix + ".>"},
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.WorkQueuePolicy,
+		Duplicates: r.cfg.DuplicateWindow,
+		Replicas:   r.cfg.Replicas,
+	}); err != nil {
+		return fmt.Errorf("consumer: deliveries stream %s: %w", r.cfg.DeliveriesStream, err)
+	}
+
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, r.cfg.EventsStream, jetstream.ConsumerConfig{
+		Durable:        DefaultRendererDurable,
+		Description:    "hookrelay: match and render events into deliveries",
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        DefaultEventsAckWait,
+		MaxAckPending:  DefaultEventsMaxPending * 2,
+		MaxDeliver:     -1,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		FilterSubjects: r.cfg.EventsSubjects,
+		Replicas:       r.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer: renderer consumer: %w", err)
+	}
+	r.render = newRenderStage(r, cons)
+
+	for _, name := range r.order {
+		h := r.hooks[name]
+		c, err := r.js.CreateOrUpdateConsumer(ctx, r.cfg.DeliveriesStream, h.consumerConfig())
+		if err != nil {
+			return fmt.Errorf("consumer: sender consumer for webhook %q: %w", name, err)
+		}
+		h.cons = c
+	}
+	return nil
+}
+
+// Start begins consuming. Setup must have run.
+func (r *Relay) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.render == nil {
+		return ErrNotStarted
+	}
+	if r.closed {
+		return ErrClosed
+	}
+	if r.started {
+		return nil
+	}
+	r.started = true
+	// Work runs under its own context: Close stops fetching first and lets
+	// in-flight deliveries finish, cancelling them only at the deadline.
+	workCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel = cancel
+	for _, name := range r.order {
+		if err := r.hooks[name].start(workCtx); err != nil {
+			return err
+		}
+	}
+	if err := r.render.start(workCtx); err != nil {
+		return err
+	}
+	if r.cfg.LagInterval > 0 {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.lagLoop(workCtx)
+		}()
+	}
+	return nil
+}
+
+// Close stops fetching, lets in-flight work finish within ctx's deadline
+// (ShutdownTimeout when ctx has none) and returns once every worker is done.
+// Acks that wait on store commits are sent when the store is closed, so the
+// caller closes the store after the relay and before the NATS connection.
+func (r *Relay) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	started := r.started
+	r.mu.Unlock()
+	if !started {
+		return nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.cfg.ShutdownTimeout)
+		defer cancel()
+	}
+	done := make(chan struct{})
+	go func() {
+		// Renderer first: the deliveries it is publishing still reach the
+		// senders' streams, and are picked up on the next start.
+		r.render.stop()
+		var wg sync.WaitGroup
+		for _, h := range r.hooks {
+			wg.Add(1)
+			go func(h *hook) { defer wg.Done(); h.stop() }(h)
+		}
+		wg.Wait()
+		done <- struct{}{}
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("consumer: shutdown: %w", context.Cause(ctx))
+		r.cancel()
+		<-done
+	}
+	r.cancel()
+	r.wg.Wait()
+	return err
+}
+
+// Webhooks lists the configured webhook names in config order.
+func (r *Relay) Webhooks() []string { return append([]string(nil), r.order...) }
+
+// Counts returns the outcomes seen for a webhook since start.
+func (r *Relay) Counts(name string) (Counts, bool) {
+	h, ok := r.hooks[name]
+	if !ok {
+		return Counts{}, false
+	}
+	return h.counts(), true
+}
+
+// Replay publishes a dead letter's delivery again, with the same delivery id
+// (so the same Idempotency-Key) and a fresh count of attempts.
+func (r *Relay) Replay(ctx context.Context, dl store.DeadLetter) error {
+	if _, ok := r.hooks[dl.Webhook]; !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownWebhook, dl.Webhook)
+	}
+	m := r.deliveryMsg(dl.Webhook, dl.DeliveryID, dl.EventID, dl.EventType, dl.Body)
+	m.Header.Set(HeaderReplayOf, dl.ID)
+	m.Header.Set(jetstream.MsgIDHeader, dl.DeliveryID+".replay."+dl.ID)
+	if _, err := r.js.PublishMsg(ctx, m); err != nil {
+		return fmt.Errorf("consumer: replay %s: %w", dl.ID, err)
+	}
+	return nil
+}
+
+// Invoke publishes an event for one webhook only (the Manual trigger). It
+// goes through the whole pipeline like any other event.
+func (r *Relay) Invoke(ctx context.Context, webhook string, payload []byte) error {
+	if _, ok := r.hooks[webhook]; !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownWebhook, webhook)
+	}
+	m := nats.NewMsg(ManualSubject(r.cfg.EventsSubjects))
+	m.Header.Set(HeaderTarget, webhook)
+	m.Data = payload
+	if _, err := r.js.PublishMsg(ctx, m); err != nil {
+		return fmt.Errorf("consumer: invoke %s: %w", webhook, err)
+	}
+	return nil
+}
+
+// ManualSubject picks the subject a Manual event is published on: the first
+// configured subject with its wildcard tail replaced by "Manual".
+func ManualSubject(subjects []string) string {
+	return SubjectFor(subjects, "Manual")
+}
+
+// SubjectFor gives the conventional subject for an event type: the first
+// configured subject with a trailing wildcard token replaced by eventType.
+func SubjectFor(subjects []string, eventType string) string {
+	if len(subjects) == 0 {
+		return "apono.events." + eventType
+	}
+	s := subjects[0]
+	if strings.HasSuffix(s, ".>") || strings.HasSuffix(s, ".*") {
+		return s[:len(s)-1] + eventType
+	}
+	if s == ">" || s == "*" {
+		return eventType
+	}
+	return s
+}
+
+// DeliveryID derives the id of the delivery of one event to one webhook. It
+// is stable across redeliveries of the event, so the deliveries stream drops
+// a second publish, and it is the Idempotency-Key the endpoint sees.
+func DeliveryID(streamID string, seq uint64, webhook string) string {
+	h := sha256.New()
+	h.Write([]byte(streamID))
+	var b [8]byte
+	for i := 0; i < 8; i++ {
+		b[i] = byte(seq >> (56 - 8*i))
+	}
+	h.Write(b[:])
+	h.Write([]byte(webhook))
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	var out [36]byte
+	hex.Encode(out[0:8], sum[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], sum[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], sum[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], sum[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], sum[10:16])
+	return string(out[:])
+}
+
+func (r *Relay) deliverySubject(webhook string) string {
+	return r.cfg.DeliveriesPrefix + "." + webhook
+}
+
+func (r *Relay) deliveryMsg(webhook, deliveryID, eventID, eventType string, body []byte) *nats.Msg {
+	m := &nats.Msg{
+		Subject: r.deliverySubject(webhook),
+		Header:  make(nats.Header, 5),
+		Data:    body,
+	}
+	m.Header[jetstream.MsgIDHeader] = []string{deliveryID}
+	m.Header[HeaderDeliveryID] = []string{deliveryID}
+	m.Header[HeaderEventID] = []string{eventID}
+	m.Header[HeaderEventType] = []string{eventType}
+	return m
+}
+
+func (r *Relay) lagLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.LagInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.readLag(ctx)
+	}
+}
+
+func (r *Relay) readLag(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if r.render != nil {
+		if info, err := r.render.cons.Info(ctx); err == nil {
+			r.metrics.lag.WithLabelValues(DefaultRendererDurable).Set(float64(info.NumPending + uint64(info.NumAckPending)))
+		}
+	}
+	for name, h := range r.hooks {
+		if h.cons == nil {
+			continue
+		}
+		if info, err := h.cons.Info(ctx); err == nil {
+			r.metrics.lag.WithLabelValues(DefaultSenderDurablePfx + name).Set(float64(info.NumPending + uint64(info.NumAckPending)))
+		}
+	}
+}

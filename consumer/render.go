@@ -1,0 +1,264 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/hookrelay/hookrelay/store"
+)
+
+// renderStage consumes events, routes and renders them in parallel batches,
+// publishes the deliveries in arrival order and acks each event once all its
+// deliveries are stored.
+type renderStage struct {
+	r    *Relay
+	cons jetstream.Consumer
+
+	in   chan jetstream.Msg
+	acks chan []*eventJob
+	cc   jetstream.ConsumeContext
+	wg   sync.WaitGroup
+}
+
+type eventJob struct {
+	msg     jetstream.Msg
+	seq     uint64
+	eventID string
+	routed  Routed
+	reject  error
+	futures []jetstream.PubAckFuture
+	pubErr  error
+	dead    []store.DeadLetter
+}
+
+func newRenderStage(r *Relay, cons jetstream.Consumer) *renderStage {
+	return &renderStage{
+		r:    r,
+		cons: cons,
+		in:   make(chan jetstream.Msg, DefaultRenderBatch*4),
+		acks: make(chan []*eventJob, 64),
+	}
+}
+
+func (s *renderStage) start(ctx context.Context) error {
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.batchLoop() }()
+	go func() { defer s.wg.Done(); s.ackLoop(ctx) }()
+	cc, err := s.cons.Consume(func(m jetstream.Msg) { s.in <- m },
+		jetstream.PullMaxMessages(DefaultRenderBatch*8),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			s.r.log.Debug("events consumer", zap.Error(err))
+		}))
+	if err != nil {
+		close(s.in)
+		s.wg.Wait()
+		return err
+	}
+	s.cc = cc
+	return nil
+}
+
+// stop drains the consume context (buffered messages still reach the
+// handler), waits for it to close, then lets the batcher and acker finish.
+func (s *renderStage) stop() {
+	if s.cc != nil {
+		s.cc.Drain()
+		<-s.cc.Closed()
+	}
+	close(s.in)
+	s.wg.Wait()
+}
+
+func (s *renderStage) batchLoop() {
+	defer close(s.acks)
+	workers := runtime.GOMAXPROCS(0)
+	for first := range s.in {
+		batch := make([]*eventJob, 0, DefaultRenderBatch)
+		batch = append(batch, &eventJob{msg: first})
+	fill:
+		for len(batch) < DefaultRenderBatch {
+			select {
+			case m, ok := <-s.in:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, &eventJob{msg: m})
+			default:
+				break fill
+			}
+		}
+		s.route(batch, workers)
+		s.publish(batch)
+		s.acks <- batch
+	}
+}
+
+// route renders a batch, split across workers when it is large enough to
+// be worth it. Results land in each job, so order is kept.
+func (s *renderStage) route(batch []*eventJob, workers int) {
+	if len(batch) < 16 || workers < 2 {
+		for _, j := range batch {
+			s.routeOne(j)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (len(batch) + workers - 1) / workers
+	for i := 0; i < len(batch); i += chunk {
+		end := min(i+chunk, len(batch))
+		wg.Add(1)
+		go func(part []*eventJob) {
+			defer wg.Done()
+			for _, j := range part {
+				s.routeOne(j)
+			}
+		}(batch[i:end])
+	}
+	wg.Wait()
+}
+
+func (s *renderStage) routeOne(j *eventJob) {
+	meta, err := j.msg.Metadata()
+	if err == nil {
+		j.seq = meta.Sequence.Stream
+	}
+	j.eventID = strconv.FormatUint(j.seq, 10)
+	target := ""
+	if h := j.msg.Headers(); h != nil {
+		target = h.Get(HeaderTarget)
+	}
+	j.routed, j.reject = s.r.router.Route(j.msg.Data(), target)
+}
+
+// publish sends every delivery of the batch in arrival order. Async
+// publishes on one connection keep their order in the stream, which is
+// what ordered webhooks rely on.
+func (s *renderStage) publish(batch []*eventJob) {
+	for _, j := range batch {
+		if j.reject != nil {
+			continue
+		}
+		for _, d := range j.routed.Deliveries {
+			id := DeliveryID(s.r.streamID, j.seq, d.Webhook)
+			if d.Err != nil {
+				j.dead = append(j.dead, store.DeadLetter{
+					Webhook:    d.Webhook,
+					DeliveryID: id,
+					EventID:    j.eventID,
+					EventType:  j.routed.EventType,
+					Body:       d.Body,
+					Reason:     "render: " + d.Err.Error(),
+					CreatedAt:  s.r.now(),
+				})
+				continue
+			}
+			m := s.r.deliveryMsg(d.Webhook, id, j.eventID, j.routed.EventType, d.Body)
+			f, err := s.r.js.PublishMsgAsync(m)
+			if err != nil {
+				j.pubErr = err
+				break
+			}
+			j.futures = append(j.futures, f)
+		}
+	}
+}
+
+func (s *renderStage) ackLoop(ctx context.Context) {
+	for batch := range s.acks {
+		for _, j := range batch {
+			s.finish(ctx, j)
+		}
+	}
+}
+
+// finish acks an event once every output is durable: its deliveries are
+// stored by JetStream, and its rejection or dead letters by the store.
+func (s *renderStage) finish(ctx context.Context, j *eventJob) {
+	m := s.r.metrics
+	m.eventsConsumed.Inc()
+	if j.reject != nil {
+		reason := j.reject.Error()
+		_, err := s.r.store.PutRejected(context.WithoutCancel(ctx), store.Rejected{
+			Subject:    j.msg.Subject(),
+			StreamSeq:  j.seq,
+			Reason:     reason,
+			Size:       len(j.msg.Data()),
+			Sample:     sample(j.msg.Data()),
+			ReceivedAt: s.r.now(),
+		})
+		if err != nil {
+			s.r.log.Error("recording rejected event", zap.Uint64("seq", j.seq), zap.Error(err))
+			_ = j.msg.NakWithDelay(defaultRepublishDelay)
+			return
+		}
+		m.eventsRejected.WithLabelValues(rejectLabel(j.reject)).Inc()
+		s.r.log.Warn("event rejected", zap.Uint64("seq", j.seq), zap.String("subject", j.msg.Subject()), zap.String("reason", reason))
+		_ = j.msg.Ack()
+		return
+	}
+	failed := j.pubErr
+	timeout := time.NewTimer(defaultPublishAckTimeout)
+	defer timeout.Stop()
+	for _, f := range j.futures {
+		if failed != nil {
+			break
+		}
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			failed = err
+		case <-timeout.C:
+			failed = context.DeadlineExceeded
+		}
+	}
+	if failed != nil {
+		s.r.log.Warn("publishing deliveries failed; event will be redelivered", zap.Uint64("seq", j.seq), zap.Error(failed))
+		_ = j.msg.NakWithDelay(defaultRepublishDelay)
+		return
+	}
+	for _, dl := range j.dead {
+		if _, err := s.r.store.PutDeadLetter(context.WithoutCancel(ctx), dl); err != nil {
+			s.r.log.Error("writing dead letter", zap.String("webhook", dl.Webhook), zap.Error(err))
+			_ = j.msg.NakWithDelay(defaultRepublishDelay)
+			return
+		}
+		m.deliveries.WithLabelValues(dl.Webhook, store.OutcomeDeadLettered).Inc()
+		m.deadLetters.WithLabelValues(dl.Webhook).Inc()
+		if h := s.r.hooks[dl.Webhook]; h != nil {
+			h.count(store.OutcomeDeadLettered)
+		}
+		s.r.log.Warn("delivery dead-lettered at render", zap.String("webhook", dl.Webhook), zap.String("event_id", dl.EventID), zap.String("reason", dl.Reason))
+	}
+	_ = j.msg.Ack()
+}
+
+// sample keeps the start of a rejected payload, as valid UTF-8.
+func sample(b []byte) string {
+	const max = 1024
+	if len(b) > max {
+		b = b[:max]
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+// RejectReasoner is implemented by Router errors that carry a short,
+// fixed reason suitable as a metric label ("too_large", "not_json", …).
+type RejectReasoner interface {
+	RejectReason() string
+}
+
+func rejectLabel(err error) string {
+	var rr RejectReasoner
+	if errors.As(err, &rr) {
+		return rr.RejectReason()
+	}
+	return "invalid"
+}

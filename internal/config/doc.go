@@ -1,0 +1,42 @@
+// Package config loads and validates hookrelay's YAML configuration.
+//
+// # Basics
+//
+// [Load] reads a file and [Parse] decodes bytes. Both walk the YAML node
+// tree against the [Config] struct themselves, so that every problem is
+// reported with the full key path and the line and column it sits on, and
+// every problem is reported at once: the error is a [*ValidationError]
+// holding one [FieldError] per problem, sorted by position. Its Error
+// method prints one problem per line in the compiler form
+//
+//	config.yaml:30:7: webhooks[1].retry.max_attempt: unknown key "max_attempt"
+//
+// Keys that are absent take the DefaultX values of this package; an
+// absent webhook "active" key means true, an absent "triggers" key means
+// all seven triggers. YAML anchors, aliases and "<<" merge keys work; a
+// top-level key starting with "x-" is ignored, so it can hold anchors:
+//
+//	x-retry: &retry {max_attempts: 3, initial_backoff: 2s, max_backoff: 1m}
+//	webhooks:
+//	  - name: a
+//	    retry: *retry
+//
+// # Environment
+//
+// Every scalar value is expanded at load time: ${VAR} becomes the variable's
+// value (or "" when it is unset), ${VAR:-default} becomes default when VAR
+// is unset or empty, and $$ becomes a single $. Any other $ stays as it is.
+// The values of webhooks[].headers are the exception: they are kept raw,
+// because package sender resolves them at send time so that secrets live in
+// no long-lived struct. Validation still checks that every ${VAR} without a
+// default used in a header is set, and names the variable, never its value.
+// The environment is read through [LoadOptions.Getenv].
+//
+// # Caveats
+//
+// Checks that depend on sibling packages use them directly: URLs go through
+// sender.CheckURL (and sender.ResolveCheck when [LoadOptions.ResolveDNS] is
+// set), triggers through renderer.ParseTrigger and templates through
+// renderer.CompileTemplate, so that "hookrelay validate" refuses exactly what
+// "hookrelay run" would.
+package config

@@ -1,0 +1,552 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/renderer"
+	"github.com/hookrelay/hookrelay/sender"
+)
+
+// hook is the start of a config with one webhook on lines 1-3; test cases
+// append its further keys from line 4 on (indented by four spaces).
+const hook = `webhooks:
+  - name: a
+    url: https://hooks.example.com/a
+`
+
+// Ensure each validation rule rejects a bad value with its key path and position.
+func TestParse_Rules(t *testing.T) {
+	tests := []struct {
+		name    string
+		given   string
+		env     map[string]string
+		wantErr []string // substrings of one FieldError.Error()
+		wantIs  error
+	}{
+		{
+			name:    "UnknownTopLevelKey",
+			given:   "webhook:\n  - name: a\n",
+			wantErr: []string{`webhook (line 1, col 1): unknown key "webhook"`},
+			wantIs:  config.ErrUnknownKey,
+		},
+		{
+			name:    "UnknownNestedKey",
+			given:   hook + "    retry:\n      max_attempt: 3\n",
+			wantErr: []string{`webhooks[0].retry.max_attempt (line 5, col 7): unknown key "max_attempt"`},
+			wantIs:  config.ErrUnknownKey,
+		},
+		{
+			name:    "UnknownKeyInFlowMapping",
+			given:   hook + "    circuit_breaker: {failure_ratio: 0.5, open: 1s}\n",
+			wantErr: []string{`webhooks[0].circuit_breaker.open (line 4, col 43): unknown key "open"`},
+			wantIs:  config.ErrUnknownKey,
+		},
+		{
+			name:    "UnknownCoralogixKey",
+			given:   hook + "    coralogix:\n      region: us1\n      application_name: a\n      subsystem_name: b\n      batch: {max_event: 1}\n",
+			wantErr: []string{`webhooks[0].coralogix.batch.max_event (line 8, col 15): unknown key`},
+			wantIs:  config.ErrUnknownKey,
+		},
+		{
+			name:    "DuplicateKey",
+			given:   hook + "    url: https://hooks.example.com/b\n",
+			wantErr: []string{`webhooks[0].url (line 4, col 5): key "url" given twice`},
+			wantIs:  config.ErrDuplicateKey,
+		},
+		{
+			name:    "WrongKind",
+			given:   hook + "    headers: [a, b]\n",
+			wantErr: []string{`webhooks[0].headers (line 4, col 14): expected a mapping, got a sequence`},
+			wantIs:  config.ErrType,
+		},
+		{
+			name:    "NotAnInteger",
+			given:   hook + "    concurrency: lots\n",
+			wantErr: []string{`webhooks[0].concurrency (line 4, col 18): "lots" is not an integer`},
+			wantIs:  config.ErrType,
+		},
+		{
+			name:    "NotABool",
+			given:   hook + "    ordered: maybe\n",
+			wantErr: []string{`webhooks[0].ordered (line 4, col 14): "maybe" is not a boolean`},
+			wantIs:  config.ErrType,
+		},
+		{
+			name:    "NotADuration",
+			given:   hook + "    timeout: soon\n",
+			wantErr: []string{`webhooks[0].timeout (line 4, col 14): "soon" is not a duration`},
+			wantIs:  config.ErrType,
+		},
+		{
+			name:    "NegativeMinRequests",
+			given:   hook + "    circuit_breaker: {min_requests: -1}\n",
+			wantErr: []string{`webhooks[0].circuit_breaker.min_requests (line 4, col 37): "-1" is not a non-negative integer`},
+			wantIs:  config.ErrType,
+		},
+		{
+			name:    "NameMissing",
+			given:   "webhooks:\n  - url: https://hooks.example.com/a\n",
+			wantErr: []string{`webhooks[0].name (line 2, col 5): a webhook name is required`},
+			wantIs:  config.ErrRequired,
+		},
+		{
+			name:    "NameBadChars",
+			given:   "webhooks:\n  - name: my hook!\n    url: https://hooks.example.com/a\n",
+			wantErr: []string{`webhooks[0].name (line 2, col 5): name "my hook!" must match [A-Za-z0-9_-]{1,64}`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "NameTooLong",
+			given:   "webhooks:\n  - name: " + strings.Repeat("a", 65) + "\n    url: https://hooks.example.com/a\n",
+			wantErr: []string{`webhooks[0].name (line 2, col 5): name`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "DuplicateName",
+			given:   hook + "  - name: a\n    url: https://hooks.example.com/b\n",
+			wantErr: []string{`webhooks[1].name (line 4, col 5): duplicate webhook name "a" (first used by webhooks[0] on line 2)`},
+			wantIs:  config.ErrDuplicateName,
+		},
+		{
+			name:    "Method",
+			given:   hook + "    method: CONNECT\n",
+			wantErr: []string{`webhooks[0].method (line 4, col 5): method "CONNECT" is not one of POST PUT PATCH DELETE GET`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "URLMissing",
+			given:   "webhooks:\n  - name: a\n",
+			wantErr: []string{`webhooks[0].url (line 2, col 5): a url is required`},
+			wantIs:  config.ErrRequired,
+		},
+		{
+			name:    "URLHTTP",
+			given:   "webhooks:\n  - name: a\n    url: http://hooks.example.com/a\n",
+			wantErr: []string{`webhooks[0].url (line 3, col 5): `, "http"},
+			wantIs:  sender.ErrBadURL,
+		},
+		{
+			name:    "URLPort",
+			given:   "webhooks:\n  - name: a\n    url: https://hooks.example.com:8443/a\n",
+			wantErr: []string{`webhooks[0].url (line 3, col 5): `, "8443"},
+			wantIs:  config.ErrURL,
+		},
+		{
+			name:    "URLUserInfo",
+			given:   "webhooks:\n  - name: a\n    url: https://user:hunter2@hooks.example.com/a\n",
+			wantErr: []string{`webhooks[0].url (line 3, col 5): `, "user info"},
+			wantIs:  config.ErrURL,
+		},
+		{
+			name:    "URLPrivateAddress",
+			given:   "webhooks:\n  - name: a\n    url: https://10.0.0.1/a\n",
+			wantErr: []string{`webhooks[0].url (line 3, col 5): `},
+			wantIs:  sender.ErrUnsafeAddress,
+		},
+		{
+			name:    "URLMetadataAddress",
+			given:   "webhooks:\n  - name: a\n    url: https://169.254.169.254/latest\n",
+			wantErr: []string{`webhooks[0].url (line 3, col 5): `},
+			wantIs:  sender.ErrUnsafeAddress,
+		},
+		{
+			name:    "HeaderEnvMissing",
+			given:   hook + "    headers:\n      Authorization: Bearer ${CX_KEY}\n",
+			wantErr: []string{`webhooks[0].headers.Authorization (line 5): environment variable CX_KEY is not set`},
+			wantIs:  config.ErrEnv,
+		},
+		{
+			name:    "HeaderEnvMalformed",
+			given:   hook + "    headers:\n      X-Key: ${CX_KEY\n",
+			wantErr: []string{`webhooks[0].headers.X-Key (line 5, col 7): unterminated "${"`},
+			wantIs:  config.ErrEnv,
+		},
+		{
+			name:    "HeaderName",
+			given:   hook + "    headers:\n      \"Bad Header\": x\n",
+			wantErr: []string{`webhooks[0].headers.Bad Header (line 5, col 7): "Bad Header" is not a valid HTTP header name`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "HeaderDuplicateIgnoringCase",
+			given:   hook + "    headers:\n      X-Team: a\n      x-team: b\n",
+			wantErr: []string{`(line `, `header "x-team" is also given as "X-Team"`},
+			wantIs:  config.ErrDuplicateKey,
+		},
+		{
+			name:    "HeaderValueNewline",
+			given:   hook + "    headers:\n      X-Team: \"a\\r\\nEvil: 1\"\n",
+			wantErr: []string{`webhooks[0].headers.X-Team (line 5, col 7): header value contains a line break`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "Trigger",
+			given:   hook + "    triggers:\n      - RequestCreated\n      - RequestExploded\n",
+			wantErr: []string{`webhooks[0].triggers[1] (line 6, col 9): `, `"RequestExploded"`},
+			wantIs:  renderer.ErrUnknownTrigger,
+		},
+		{
+			name:    "TriggersEmpty",
+			given:   hook + "    triggers: []\n",
+			wantErr: []string{`webhooks[0].triggers (line 4, col 5): at least one trigger is required`},
+			wantIs:  config.ErrRequired,
+		},
+		{
+			name:    "FilterKey",
+			given:   hook + "    filters:\n      integration_name: [a]\n      colour: [red]\n",
+			wantErr: []string{`webhooks[0].filters.colour (line 6, col 7): unknown filter key "colour"`},
+			wantIs:  config.ErrUnknownKey,
+		},
+		{
+			name:    "TemplateBlockScalar",
+			given:   hook + "    body_template: |\n      {\n        \"id\": \"{{#if data.id}}\"\n      }\n",
+			wantErr: []string{`webhooks[0].body_template (line `},
+			wantIs:  config.ErrTemplate,
+		},
+		{
+			name:    "TimeoutZero",
+			given:   hook + "    timeout: 0s\n",
+			wantErr: []string{`webhooks[0].timeout (line 4, col 5): must be a positive duration of at most 5m0s, got 0s`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "TimeoutTooLong",
+			given:   hook + "    timeout: 6m\n",
+			wantErr: []string{`webhooks[0].timeout (line 4, col 5): must be a positive duration of at most 5m0s, got 6m0s`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "ConcurrencyZero",
+			given:   hook + "    concurrency: 0\n",
+			wantErr: []string{`webhooks[0].concurrency (line 4, col 5): 0 is out of range: must be between 1 and 4096`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "ConcurrencyTooHigh",
+			given:   hook + "    concurrency: 4097\n",
+			wantErr: []string{`webhooks[0].concurrency (line 4, col 5): 4097 is out of range`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "MaxAttemptsZero",
+			given:   hook + "    retry: {max_attempts: 0}\n",
+			wantErr: []string{`webhooks[0].retry.max_attempts (line 4, col 13): must be at least 1, got 0`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "BackoffOrder",
+			given:   hook + "    retry:\n      initial_backoff: 2m\n      max_backoff: 1m\n",
+			wantErr: []string{`webhooks[0].retry.initial_backoff (line 5, col 7): initial_backoff 2m0s is greater than max_backoff 1m0s`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "BackoffNegative",
+			given:   hook + "    retry:\n      max_backoff: -1s\n",
+			wantErr: []string{`webhooks[0].retry.max_backoff (line 5, col 7): must be a positive duration, got -1s`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "FailureRatioZero",
+			given:   hook + "    circuit_breaker: {failure_ratio: 0}\n",
+			wantErr: []string{`webhooks[0].circuit_breaker.failure_ratio (line 4, col 23): must be in (0, 1], got 0`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "FailureRatioAboveOne",
+			given:   hook + "    circuit_breaker: {failure_ratio: 1.5}\n",
+			wantErr: []string{`webhooks[0].circuit_breaker.failure_ratio (line 4, col 23): must be in (0, 1], got 1.5`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "OpenForZero",
+			given:   hook + "    circuit_breaker: {open_for: 0}\n",
+			wantErr: []string{`webhooks[0].circuit_breaker.open_for (line 4, col 23): must be a positive duration`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "MaxEventBytesTooSmall",
+			given:   "events:\n  max_event_bytes: 1023\n",
+			wantErr: []string{`events.max_event_bytes (line 2, col 3): 1023 is out of range: must be between 1024 (1 KiB) and 67108864 (64 MiB)`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "MaxEventBytesTooLarge",
+			given:   "events:\n  max_event_bytes: 67108865\n",
+			wantErr: []string{`events.max_event_bytes (line 2, col 3): 67108865 is out of range`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "MaxAgeZero",
+			given:   "events:\n  max_age: 0\n",
+			wantErr: []string{`events.max_age (line 2, col 3): must be a positive duration, got 0s`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "RetentionZero",
+			given:   "store:\n  invocation_retention: 0s\n",
+			wantErr: []string{`store.invocation_retention (line 2, col 3): must be a positive duration`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "StreamName",
+			given:   "events:\n  stream: \"apono events\"\n",
+			wantErr: []string{`events.stream (line 2, col 3): stream name "apono events" must not contain`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "StreamNameWildcard",
+			given:   "events:\n  stream: APONO.*\n",
+			wantErr: []string{`events.stream (line 2, col 3): stream name`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "SubjectsEmpty",
+			given:   "events:\n  subjects: []\n",
+			wantErr: []string{`events.subjects (line 2, col 3): at least one subject is required`},
+			wantIs:  config.ErrRequired,
+		},
+		{
+			name:    "SubjectInvalid",
+			given:   "events:\n  subjects:\n    - apono.events.>\n    - apono..events\n",
+			wantErr: []string{`events.subjects[1] (line 4, col 7): subject "apono..events" has an empty token`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "SubjectWildcardNotLast",
+			given:   "events:\n  subjects: [\"apono.>.x\"]\n",
+			wantErr: []string{`events.subjects[0] (line 2, col 14): subject "apono.>.x": '>' must be the last token`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "AdminListen",
+			given:   "admin:\n  listen: localhost\n  token: t\n",
+			wantErr: []string{`admin.listen (line 2, col 3): "localhost" is not host:port`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "AdminListenPort",
+			given:   "admin:\n  listen: 127.0.0.1:http\n",
+			wantErr: []string{`admin.listen (line 2, col 3): invalid port "http"`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "AdminTokenRequiredOffLoopback",
+			given:   "admin:\n  listen: 0.0.0.0:8080\n  token: ${HOOKRELAY_ADMIN_TOKEN}\n",
+			wantErr: []string{`admin.token (line 3, col 3): an admin token is required when admin.listen (0.0.0.0:8080) is not a loopback address`},
+			wantIs:  config.ErrRequired,
+		},
+		{
+			name:    "AdminTokenRequiredAllInterfaces",
+			given:   "admin:\n  listen: :8080\n",
+			wantErr: []string{`admin.token (line 1, col 1): an admin token is required`},
+			wantIs:  config.ErrRequired,
+		},
+		{
+			name:    "NATSURL",
+			given:   "nats:\n  url: http://nats.example.com:4222\n",
+			wantErr: []string{`nats.url (line 2, col 3): scheme "http" is not one of nats, tls, ws, wss`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "EmbeddedListen",
+			given:   "nats:\n  embedded:\n    listen: 4222\n",
+			wantErr: []string{`nats.embedded.listen (line 3, col 5): "4222" is not host:port`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "TLSPair",
+			given:   "nats:\n  url: tls://nats.example.com:4222\n  tls:\n    cert_file: client.pem\n",
+			wantErr: []string{`nats.tls (line 3, col 3): cert_file and key_file must be given together`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "EnvMalformed",
+			given:   hook + "    method: ${METHOD:-POST\n",
+			wantErr: []string{`webhooks[0].method (line 4, col 13): unterminated "${" (write $$ for a literal $)`},
+			wantIs:  config.ErrEnv,
+		},
+		{
+			name:    "EnvBadName",
+			given:   "store:\n  path: ${1DB}\n",
+			wantErr: []string{`store.path (line 2, col 9): invalid variable name "1DB"`},
+			wantIs:  config.ErrEnv,
+		},
+		{
+			name:    "CoralogixRegionAndEndpoint",
+			given:   hook + "    coralogix:\n      region: us1\n      endpoint: https://ingress.example.com\n      application_name: a\n      subsystem_name: b\n",
+			wantErr: []string{`webhooks[0].coralogix.endpoint (line 6, col 7): give region or endpoint, not both`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "CoralogixNeitherRegionNorEndpoint",
+			given:   hook + "    coralogix:\n      application_name: a\n      subsystem_name: b\n",
+			wantErr: []string{`webhooks[0].coralogix (line 4, col 5): one of region or endpoint is required`},
+			wantIs:  config.ErrRequired,
+		},
+		{
+			name:    "CoralogixRegion",
+			given:   hook + "    coralogix:\n      region: us9\n      application_name: a\n      subsystem_name: b\n",
+			wantErr: []string{`webhooks[0].coralogix.region (line 5, col 7): unknown region "us9" (valid: us1, us2, us3, eu1, eu2, ap1, ap2, ap3, gov1)`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "CoralogixEndpointHTTP",
+			given:   hook + "    coralogix:\n      endpoint: http://ingress.example.com\n      application_name: a\n      subsystem_name: b\n",
+			wantErr: []string{`webhooks[0].coralogix.endpoint (line 5, col 7): `, "http"},
+			wantIs:  config.ErrURL,
+		},
+		{
+			name:    "CoralogixNames",
+			given:   hook + "    coralogix:\n      region: eu2\n      application_name: \"\"\n",
+			wantErr: []string{`webhooks[0].coralogix.application_name (line 6, col 7): application_name is required`, `webhooks[0].coralogix.subsystem_name (line 4, col 5): subsystem_name is required`},
+			wantIs:  config.ErrRequired,
+		},
+		{
+			name:    "CoralogixMaxBytes",
+			given:   hook + "    coralogix:\n      region: eu2\n      application_name: a\n      subsystem_name: b\n      batch:\n        max_bytes: 2000001\n",
+			wantErr: []string{`webhooks[0].coralogix.batch.max_bytes (line 9, col 9): 2000001 is out of range: must be between 1 and 2000000`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "CoralogixMaxEvents",
+			given:   hook + "    coralogix:\n      region: eu2\n      application_name: a\n      subsystem_name: b\n      batch: {max_events: 0, max_wait: 0s}\n",
+			wantErr: []string{`webhooks[0].coralogix.batch.max_events (line 8, col 15): must be at least 1, got 0`, `webhooks[0].coralogix.batch.max_wait (line 8, col 30): must be a positive duration`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "CoralogixSeverityTrigger",
+			given:   hook + "    coralogix:\n      region: eu2\n      application_name: a\n      subsystem_name: b\n      severity: {RequestBlah: info}\n",
+			wantErr: []string{`webhooks[0].coralogix.severity.RequestBlah (line 8, col 18): `, `"RequestBlah"`},
+			wantIs:  renderer.ErrUnknownTrigger,
+		},
+		{
+			name:    "CoralogixSeverityName",
+			given:   hook + "    coralogix:\n      region: eu2\n      application_name: a\n      subsystem_name: b\n      severity: {RequestFailed: fatal}\n",
+			wantErr: []string{`webhooks[0].coralogix.severity.RequestFailed (line 8, col 18): unknown severity "fatal" (valid: debug, verbose, info, warning, error, critical)`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "CoralogixTemplate",
+			given:   hook + "    coralogix:\n      region: eu2\n      application_name: a\n      subsystem_name: b\n      body_template: '{{#each data}}'\n",
+			wantErr: []string{`webhooks[0].coralogix.body_template (line 8, col `},
+			wantIs:  config.ErrTemplate,
+		},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			// Ensure the rule's error carries the path, line and message.
+			_, err := config.Parse([]byte(test.given), "config.yaml", config.LoadOptions{Getenv: env(test.env)})
+			if err == nil {
+				t.Fatal("Parse succeeded, want an error")
+			}
+			fes := fieldErrors(t, err)
+			for _, want := range test.wantErr {
+				found := false
+				for _, fe := range fes {
+					if strings.Contains(fe.Error(), want) {
+						found = true
+						break
+					}
+				}
+				if !found {
+					t.Errorf("no error contains %q; got:\n%s", want, err)
+				}
+			}
+			if !errors.Is(err, test.wantIs) {
+				t.Errorf("errors.Is(err, %v) = false; err:\n%s", test.wantIs, err)
+			}
+		})
+	}
+}
+
+// Ensure a template error is reported on the file line of the template's
+// bad line (the template's own line plus the body_template node's line).
+func TestParse_TemplateLine(t *testing.T) {
+	given := hook + "    body_template: |\n      {\n        \"a\": \"{{ data.id }}\",\n        \"b\": \"{{/if}}\"\n      }\n"
+	_, err := config.Parse([]byte(given), "config.yaml", config.LoadOptions{Getenv: env(nil)})
+	fes := fieldErrors(t, err)
+	if len(fes) != 1 {
+		t.Fatalf("got %d errors, want 1:\n%s", len(fes), err)
+	}
+	var te *renderer.TemplateError
+	if !errors.As(err, &te) {
+		t.Fatalf("errors.As(*renderer.TemplateError) = false: %v", err)
+	}
+	// The bad mustache is on template line 3, col 9; the "|" is on file
+	// line 4 and the text is indented by 6 spaces.
+	if te.Line != 3 || te.Col != 9 {
+		t.Fatalf("template position = %d:%d, want 3:9", te.Line, te.Col)
+	}
+	if fes[0].Line != 7 || fes[0].Col != 15 {
+		t.Errorf("file position = %d:%d, want 7:15", fes[0].Line, fes[0].Col)
+	}
+	if !strings.Contains(err.Error(), "config.yaml:7:15: webhooks[0].body_template: template line 3: ") {
+		t.Errorf("Error() = %q", err)
+	}
+}
+
+// Ensure a template error in a one-line quoted scalar is placed in that line.
+func TestParse_TemplateColumnInline(t *testing.T) {
+	given := hook + "    body_template: '{\"b\": \"{{/if}}\"}'\n"
+	_, err := config.Parse([]byte(given), "config.yaml", config.LoadOptions{Getenv: env(nil)})
+	fes := fieldErrors(t, err)
+	if len(fes) != 1 {
+		t.Fatalf("got %d errors, want 1:\n%s", len(fes), err)
+	}
+	// The quote is at col 20, so template col c is file col 20+c.
+	var te *renderer.TemplateError
+	if !errors.As(err, &te) || te.Line != 1 {
+		t.Fatalf("err = %v", err)
+	}
+	if fes[0].Line != 4 || fes[0].Col != 20+te.Col {
+		t.Errorf("file position = %d:%d, want 4:%d", fes[0].Line, fes[0].Col, 20+te.Col)
+	}
+}
+
+// Ensure a correct config gives no error with allow_unsafe_urls opening
+// http, custom ports and loopback addresses (local sinks and tests).
+func TestParse_AllowUnsafeURLs(t *testing.T) {
+	given := "delivery:\n  allow_unsafe_urls: true\nwebhooks:\n" +
+		"  - name: sink\n    url: http://127.0.0.1:9999/logs\n" +
+		"  - name: cx\n    coralogix:\n      endpoint: http://localhost:9998\n      application_name: a\n      subsystem_name: b\n"
+	cfg, err := config.Parse([]byte(given), "config.yaml", config.LoadOptions{Getenv: env(nil), ResolveDNS: true})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if cx, _ := cfg.Webhook("cx"); cx == nil || cx.Coralogix.BaseURL() != "http://localhost:9998" {
+		t.Errorf("cx = %+v", cx)
+	}
+	// The same URLs are refused without allow_unsafe_urls.
+	_, err = config.Parse([]byte(strings.Replace(given, "true", "false", 1)), "config.yaml", config.LoadOptions{Getenv: env(nil)})
+	fes := fieldErrors(t, err)
+	if len(fes) != 2 || fes[0].Path != "webhooks[0].url" || fes[1].Path != "webhooks[1].coralogix.endpoint" {
+		t.Errorf("errors = %+v", fes)
+	}
+}
+
+// Ensure methods and trigger names are normalized and severities mapped by canonical trigger.
+func TestParse_Normalize(t *testing.T) {
+	given := hook + "    method: patch\n    triggers: [AccessRequestCreated, Manual]\n" +
+		"    coralogix:\n      region: gov1\n      application_name: a\n      subsystem_name: b\n" +
+		"      severity: {AccessRequestFailed: Error, RequestCreated: info}\n"
+	cfg, err := config.Parse([]byte(given), "config.yaml", config.LoadOptions{Getenv: env(nil)})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	w := cfg.Webhooks[0]
+	if w.Method != "PATCH" {
+		t.Errorf("Method = %q, want PATCH", w.Method)
+	}
+	if strings.Join(w.Triggers, ",") != "RequestCreated,Manual" {
+		t.Errorf("Triggers = %v", w.Triggers)
+	}
+	if got := w.Coralogix.Severity; len(got) != 2 || got["RequestFailed"] != "error" || got["RequestCreated"] != "info" {
+		t.Errorf("Severity = %v", got)
+	}
+	if got := w.Coralogix.BaseURL(); got != "https://ingress.gov1.coralogixgov.us" {
+		t.Errorf("BaseURL = %q", got)
+	}
+}

@@ -1,0 +1,44 @@
+// Package renderer turns Apono access-request events into webhook bodies.
+//
+// It owns four jobs and knows nothing about NATS or HTTP:
+//
+//   - decoding and validating an event payload (DecodeEvent),
+//   - deciding which webhooks an event goes to (Renderer.Match: trigger, active
+//     flag and filters),
+//   - rendering a webhook's Handlebars body template for an event
+//     (Renderer.Render, Template.Render),
+//   - sample events and the payload JSON Schema (Sample, Schema).
+//
+// # Rendering
+//
+// Templates are Handlebars, executed by github.com/aymerick/raymond and
+// compiled once. Values are never HTML-escaped. In a JSON template every
+// simple mustache {{ expr }} is escaped for the place it lands in:
+//
+//   - outside any JSON string (depth 0) a value renders as a JSON value: a
+//     quoted string, a plain decimal number, true/false, compact JSON for
+//     objects and arrays, and null when missing;
+//   - inside a JSON string literal (depth 1) a value is JSON-string escaped;
+//   - inside a string literal of JSON text that itself sits in a string
+//     literal (depth 2, like the Coralogix seed's integration_type_fields),
+//     and so on to any depth, a value is escaped once per level, innermost
+//     first, so that decoding every level yields the original text.
+//
+// Numbers keep their decimal text (epoch seconds such as 1732406400.123456
+// never turn into 1.73e+09), a missing field renders as the empty string
+// inside strings, and {{{ expr }}} (or {{& expr }}) stays raw. The context of
+// each mustache is found once at compile time: the template's literal text is
+// scanned as (tolerant) JSON with the mustaches replaced by placeholders, and
+// every string literal that holds placeholders and decodes to text starting
+// with { or [ is scanned again, one level deeper. The rendered body of a JSON
+// template must be valid JSON, otherwise Render returns a *RenderError
+// wrapping ErrInvalidJSON.
+//
+// In a template that is not JSON, values render as plain text.
+//
+// # Caveats
+//
+// The context scan sees the text of all branches of a block helper
+// concatenated; a template whose branches open a string in one branch and
+// close it in another may get the wrong depth. Partials are not supported.
+package renderer

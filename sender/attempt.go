@@ -1,0 +1,143 @@
+package sender
+
+import (
+	"io"
+	"maps"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxRecordedBody is the most of a request or response body kept in an
+// Attempt.
+const MaxRecordedBody = 64 << 10
+
+// maxDrain is how much of a response body beyond MaxRecordedBody is read and
+// discarded so that the connection can be reused; past it the connection is
+// closed instead.
+const maxDrain = 1 << 20
+
+// maxSnippet is the most of a response body quoted in an error.
+const maxSnippet = 256
+
+// Delivery is one rendered body for one webhook.
+type Delivery struct {
+	// ID is sent as the Idempotency-Key header; it must stay the same across
+	// retries and replays of the delivery.
+	ID string
+	// Body is the rendered request body.
+	Body []byte
+	// ContentType is sent as Content-Type unless the endpoint configures
+	// one; "" means application/json.
+	ContentType string
+}
+
+// Attempt records one HTTP attempt with secrets redacted.
+type Attempt struct {
+	// StartedAt is when the request started.
+	StartedAt time.Time `json:"started_at"`
+	// Duration is how long the attempt took, response body included.
+	Duration time.Duration `json:"duration"`
+	// Request is what was sent.
+	Request RequestData `json:"request"`
+	// Response is what came back; nil when no response arrived.
+	Response *ResponseData `json:"response,omitempty"`
+}
+
+// RequestData is the redacted record of a request.
+type RequestData struct {
+	// Method is the HTTP method.
+	Method string `json:"method"`
+	// URL is the target without user info and with query values redacted.
+	URL string `json:"url"`
+	// Headers are the sent headers; secret values read "[REDACTED]" (an auth
+	// scheme may be kept, as in "Bearer [REDACTED]").
+	Headers map[string]string `json:"headers"`
+	// Body is the request body, cut at MaxRecordedBody bytes.
+	Body string `json:"body"`
+	// Truncated reports whether Body was cut.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// ResponseData is the redacted record of a response.
+type ResponseData struct {
+	// Status is the HTTP status code.
+	Status int `json:"status"`
+	// Headers are the response headers, multiple values joined with ", ";
+	// Set-Cookie and other secret-named headers read "[REDACTED]".
+	Headers map[string]string `json:"headers"`
+	// Body is the response body, cut at MaxRecordedBody bytes.
+	Body string `json:"body"`
+	// Truncated reports whether Body was cut.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// requestData builds the redacted record of the request for d.
+func (s *Sender) requestData(d Delivery) RequestData {
+	h := maps.Clone(s.display)
+	h[idempotencyKey] = d.ID
+	if d.ContentType != "" && !s.ctConfigured {
+		h[contentType] = d.ContentType
+	}
+	rd := RequestData{Method: s.method, URL: s.displayURL, Headers: h}
+	body := d.Body
+	if len(body) > MaxRecordedBody {
+		body, rd.Truncated = body[:MaxRecordedBody], true
+	}
+	rd.Body = string(body)
+	return rd
+}
+
+// readResponse reads up to MaxRecordedBody bytes of the response body,
+// drains and closes the rest, and returns the redacted record.
+func (s *Sender) readResponse(resp *http.Response, sc scrubber) *ResponseData {
+	defer resp.Body.Close()
+	rd := &ResponseData{Status: resp.StatusCode, Headers: responseHeaders(resp.Header, sc)}
+	if resp.StatusCode < 200 {
+		// A 101 body is the upgraded connection: never read it.
+		return rd
+	}
+	bp := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(bp)
+	buf := *bp
+	n, _ := io.ReadFull(resp.Body, buf)
+	if n == len(buf) {
+		m, _ := io.CopyN(io.Discard, resp.Body, maxDrain)
+		rd.Truncated = m > 0
+	}
+	rd.Body = string(sc.bytes(buf[:n]))
+	return rd
+}
+
+// responseHeaders flattens and redacts response headers.
+func responseHeaders(h http.Header, sc scrubber) map[string]string {
+	m := make(map[string]string, len(h))
+	for k, vs := range h {
+		var v string
+		if len(vs) == 1 {
+			v = vs[0]
+		} else {
+			v = strings.Join(vs, ", ")
+		}
+		if isSensitiveName(k) {
+			v = redacted
+		} else {
+			v = sc.string(v)
+		}
+		m[k] = v
+	}
+	return m
+}
+
+// snippet returns at most maxSnippet bytes of body, cut on a rune boundary.
+func snippet(body string) []byte {
+	if len(body) <= maxSnippet {
+		return []byte(body)
+	}
+	i := maxSnippet
+	for i > 0 && !utf8.RuneStart(body[i]) {
+		i--
+	}
+	return []byte(body[:i])
+}

@@ -1,0 +1,54 @@
+// Package sender delivers one rendered body to one webhook over HTTP and
+// says whether another attempt can help.
+//
+// # Basics
+//
+// New validates an Endpoint (URL policy, method, headers, policies) and
+// builds a Sender with its own tuned http.Client and circuit breaker. Send
+// makes exactly one attempt and returns a redacted Attempt record and, unless
+// the endpoint answered 2xx, an *Error carrying a Class (Retryable,
+// Permanent, BreakerOpen), a Reason usable as a metric label, the status
+// code and the endpoint's Retry-After. Backoff turns an attempt number and a
+// Retry-After into the wait before the next attempt. Counting attempts and
+// waiting is the caller's job; the sender knows nothing of NATS or storage.
+//
+// Every request carries Idempotency-Key (the Delivery ID, stable across
+// retries), User-Agent and, unless configured, Content-Type. Header values
+// may reference ${VAR} or ${VAR:-default}; they are expanded from the
+// environment on every Send and never stored.
+//
+// # Classification
+//
+// 2xx is delivered. 408, 429, 5xx, attempt timeouts and network errors are
+// Retryable. 401 and 403 (ReasonAuthError), every other 4xx, 1xx and 3xx are
+// Permanent: redirects are never followed.
+//
+// # Circuit breaker
+//
+// Each Sender owns a gobreaker TwoStepCircuitBreaker. Retryable outcomes
+// count as failures; 2xx and permanent statuses count as successes, so a
+// 401 reaches the dead letter with its real cause instead of being hidden
+// behind an open breaker. A canceled context or a refused address is not
+// counted. The breaker trips when, within its rolling window, at least
+// MinRequests attempts completed and the failure ratio reached
+// FailureRatio; it then refuses requests for OpenFor and afterwards lets
+// HalfOpenRequests probes through.
+//
+// # URL policy
+//
+// CheckURL enforces https on port 443 with no user info and no blocked IP
+// literal; ResolveCheck refuses names that resolve to blocked addresses; and
+// the default transport's dialer refuses blocked addresses at connect time,
+// so DNS rebinding cannot reach them. IsBlockedIP defines "blocked". The
+// AllowUnsafe option lifts all of this for local sinks and tests. No proxy
+// from the environment is used.
+//
+// # Caveats
+//
+// Secrets stay out of errors, Attempts and logs: values of headers that use
+// ${VAR} or have secret-looking names are shown as "[REDACTED]", URLs lose
+// user info and query values, and secret values echoed by an endpoint are
+// masked in recorded response bodies and headers. Bodies are recorded up to
+// MaxRecordedBody bytes. The breaker's own timing uses the wall clock;
+// Options.Now only feeds records, Retry-After dates and OpenRemaining.
+package sender

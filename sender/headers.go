@@ -1,0 +1,277 @@
+package sender
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"sort"
+	"strings"
+)
+
+// redacted replaces a secret header value in an Attempt.
+const redacted = "[REDACTED]"
+
+// minScrubLen is the shortest secret value that is searched for and masked
+// in response bodies and headers; shorter values would mask ordinary text.
+const minScrubLen = 4
+
+// segment is one piece of a header value: literal text, or a reference to an
+// environment variable with an optional default.
+type segment struct {
+	lit    string
+	name   string // variable name; "" for a literal
+	def    string
+	hasDef bool
+}
+
+// headerTmpl is a configured header, parsed once by New.
+type headerTmpl struct {
+	name    string    // canonical name
+	static  string    // the value when refs is false
+	parts   []segment // the value when refs is true
+	refs    bool      // value references ${VAR}
+	secret  bool      // value must not appear in an Attempt, error or log
+	display string    // the redacted form shown in an Attempt
+}
+
+// sensitiveNames are header names whose values are always redacted.
+var sensitiveNames = map[string]bool{
+	"authorization":       true,
+	"proxy-authorization": true,
+	"cookie":              true,
+	"set-cookie":          true,
+	"x-api-key":           true,
+	"api-key":             true,
+}
+
+// isSensitiveName reports whether a header with this name carries a secret by
+// its name alone.
+func isSensitiveName(name string) bool {
+	l := strings.ToLower(name)
+	if l == "idempotency-key" {
+		return false
+	}
+	return sensitiveNames[l] || strings.Contains(l, "token") ||
+		strings.Contains(l, "secret") || strings.Contains(l, "key")
+}
+
+// redactValue returns the form of a secret value shown in an Attempt: the
+// auth scheme is kept when the configured value starts with a plain word
+// followed by a space ("Bearer [REDACTED]").
+func redactValue(raw string) string {
+	if i := strings.IndexByte(raw, ' '); i > 0 {
+		scheme := raw[:i]
+		if isToken(scheme) {
+			return scheme + " " + redacted
+		}
+	}
+	return redacted
+}
+
+// isToken reports whether s is a non-empty HTTP token (RFC 9110).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validValue reports whether v holds no control character other than tab.
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// isVarName reports whether s is a shell-style variable name.
+func isVarName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '_', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// parseValue splits a raw header value into literal text and ${VAR} or
+// ${VAR:-default} references. A "$" not followed by "{" is literal.
+func parseValue(raw string) ([]segment, bool, error) {
+	var parts []segment
+	refs := false
+	rest := raw
+	for {
+		i := strings.Index(rest, "${")
+		if i < 0 {
+			if rest != "" {
+				parts = append(parts, segment{lit: rest})
+			}
+			return parts, refs, nil
+		}
+		if i > 0 {
+			parts = append(parts, segment{lit: rest[:i]})
+		}
+		end := strings.IndexByte(rest[i:], '}')
+		if end < 0 {
+			return nil, false, fmt.Errorf("unterminated ${ reference")
+		}
+		expr := rest[i+2 : i+end]
+		seg := segment{name: expr}
+		if j := strings.Index(expr, ":-"); j >= 0 {
+			seg = segment{name: expr[:j], def: expr[j+2:], hasDef: true}
+		}
+		if !isVarName(seg.name) {
+			return nil, false, fmt.Errorf("invalid variable name %q", seg.name)
+		}
+		parts = append(parts, seg)
+		refs = true
+		rest = rest[i+end+1:]
+	}
+}
+
+// compileHeaders parses the configured headers, checks names, values and that
+// every referenced variable without a default is set. The returned slice is
+// sorted by name so that errors and records are deterministic.
+func compileHeaders(hs map[string]string, getenv func(string) (string, bool)) ([]headerTmpl, error) {
+	out := make([]headerTmpl, 0, len(hs))
+	for name, raw := range hs {
+		if !isToken(name) {
+			return nil, fmt.Errorf("%w: header name %q is not a valid token", ErrBadHeader, name)
+		}
+		cn := textproto.CanonicalMIMEHeaderKey(name)
+		parts, refs, err := parseValue(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: header %q: %s", ErrBadHeader, cn, err)
+		}
+		h := headerTmpl{name: cn, parts: parts, refs: refs}
+		h.secret = refs || isSensitiveName(cn)
+		if refs {
+			v, err := h.resolve(getenv)
+			if err != nil {
+				return nil, err
+			}
+			if !validValue(v) {
+				return nil, fmt.Errorf("%w: header %q: resolved value holds a control character", ErrBadHeader, cn)
+			}
+		} else {
+			if !validValue(raw) {
+				return nil, fmt.Errorf("%w: header %q: value holds a control character", ErrBadHeader, cn)
+			}
+			h.static = raw
+		}
+		h.display = raw
+		if h.secret {
+			h.display = redactValue(raw)
+		}
+		out = append(out, h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	for i := 1; i < len(out); i++ {
+		if out[i].name == out[i-1].name {
+			return nil, fmt.Errorf("%w: header %q configured twice", ErrBadHeader, out[i].name)
+		}
+	}
+	return out, nil
+}
+
+// resolve expands the header's references with getenv. An unset variable
+// without a default is an error naming the header and the variable; an unset
+// or empty variable with a default takes the default, as in the shell.
+func (h *headerTmpl) resolve(getenv func(string) (string, bool)) (string, error) {
+	if !h.refs {
+		return h.static, nil
+	}
+	if len(h.parts) == 1 {
+		return h.lookup(h.parts[0], getenv)
+	}
+	var b strings.Builder
+	for _, p := range h.parts {
+		v, err := h.lookup(p, getenv)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(v)
+	}
+	return b.String(), nil
+}
+
+func (h *headerTmpl) lookup(p segment, getenv func(string) (string, bool)) (string, error) {
+	if p.name == "" {
+		return p.lit, nil
+	}
+	v, ok := getenv(p.name)
+	if p.hasDef && (!ok || v == "") {
+		return p.def, nil
+	}
+	if !ok {
+		return "", fmt.Errorf("%w: header %q uses ${%s}, which is not set", ErrMissingEnv, h.name, p.name)
+	}
+	return v, nil
+}
+
+// scrubber masks the secret header values of one request wherever they show
+// up in response text (an endpoint may echo them).
+type scrubber struct {
+	names []string // canonical names of secret headers
+	h     http.Header
+}
+
+// secrets calls fn for every secret value worth masking: each secret
+// header's full value and, for "Scheme credentials", the credentials alone.
+func (s scrubber) secrets(fn func(v string) bool) {
+	for _, n := range s.names {
+		for _, v := range s.h[n] {
+			if len(v) >= minScrubLen && !fn(v) {
+				return
+			}
+			if i := strings.IndexByte(v, ' '); i > 0 {
+				if c := strings.TrimSpace(v[i+1:]); len(c) >= minScrubLen && !fn(c) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// bytes returns b with every secret value replaced; b itself is returned
+// when it holds none.
+func (s scrubber) bytes(b []byte) []byte {
+	s.secrets(func(v string) bool {
+		if bytes.Contains(b, []byte(v)) {
+			b = bytes.ReplaceAll(b, []byte(v), []byte(redacted))
+		}
+		return true
+	})
+	return b
+}
+
+// string returns v with every secret value replaced.
+func (s scrubber) string(v string) string {
+	s.secrets(func(sec string) bool {
+		if strings.Contains(v, sec) {
+			v = strings.ReplaceAll(v, sec, redacted)
+		}
+		return true
+	})
+	return v
+}

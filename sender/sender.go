@@ -1,0 +1,503 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+	"go.uber.org/zap"
+)
+
+// Defaults applied by New to zero Endpoint and Options fields.
+const (
+	// DefaultMethod is the HTTP method when Endpoint.Method is empty.
+	DefaultMethod = http.MethodPost
+	// DefaultTimeout bounds one attempt.
+	DefaultTimeout = 10 * time.Second
+	// DefaultConcurrency is the connection pool size per webhook.
+	DefaultConcurrency = 64
+	// DefaultMaxAttempts is the number of attempts before dead-lettering.
+	DefaultMaxAttempts = 8
+	// DefaultInitialBackoff is the wait after the first failed attempt.
+	DefaultInitialBackoff = time.Second
+	// DefaultMaxBackoff caps every wait, Retry-After included.
+	DefaultMaxBackoff = 5 * time.Minute
+	// DefaultFailureRatio is the failure ratio that trips the breaker.
+	DefaultFailureRatio = 0.5
+	// DefaultMinRequests is the number of completed attempts in the window
+	// before the breaker may trip.
+	DefaultMinRequests = 10
+	// DefaultOpenFor is how long a tripped breaker stays open.
+	DefaultOpenFor = 30 * time.Second
+	// DefaultBreakerWindow is the rolling window of the closed breaker's
+	// counts.
+	DefaultBreakerWindow = time.Minute
+	// DefaultHalfOpenRequests is the number of probes a half-open breaker
+	// lets through; that many successes close it.
+	DefaultHalfOpenRequests = 1
+	// DefaultUserAgent is sent when Options.UserAgent is empty.
+	DefaultUserAgent = "hookrelay"
+	// DefaultContentType is sent when neither the endpoint nor the delivery
+	// sets a Content-Type.
+	DefaultContentType = "application/json"
+)
+
+const (
+	idempotencyKey = "Idempotency-Key"
+	contentType    = "Content-Type"
+	userAgent      = "User-Agent"
+)
+
+// RetryPolicy says how often and how patiently a delivery is retried. The
+// sender computes waits with Backoff; counting attempts is the caller's job.
+type RetryPolicy struct {
+	// MaxAttempts is the number of attempts before the delivery is
+	// dead-lettered (DefaultMaxAttempts when 0).
+	MaxAttempts int
+	// InitialBackoff is the wait after the first failed attempt
+	// (DefaultInitialBackoff when 0).
+	InitialBackoff time.Duration
+	// MaxBackoff caps every wait, Retry-After included (DefaultMaxBackoff
+	// when 0).
+	MaxBackoff time.Duration
+}
+
+// BreakerPolicy configures a webhook's circuit breaker.
+type BreakerPolicy struct {
+	// FailureRatio of failed to completed attempts trips the breaker
+	// (DefaultFailureRatio when 0).
+	FailureRatio float64
+	// MinRequests is the number of completed attempts in the window before
+	// the breaker may trip (DefaultMinRequests when 0).
+	MinRequests uint32
+	// OpenFor is how long a tripped breaker refuses requests before letting
+	// probes through (DefaultOpenFor when 0).
+	OpenFor time.Duration
+	// Window is the rolling window over which the closed breaker counts
+	// (DefaultBreakerWindow when 0).
+	Window time.Duration
+	// HalfOpenRequests is the number of probes let through when half-open
+	// (DefaultHalfOpenRequests when 0).
+	HalfOpenRequests uint32
+}
+
+// Endpoint is one webhook's delivery target.
+type Endpoint struct {
+	// Name identifies the webhook in logs, breaker events and errors.
+	Name string
+	// Method is POST, PUT, PATCH, DELETE or GET (DefaultMethod when empty).
+	Method string
+	// URL is the target; it must pass CheckURL.
+	URL string
+	// Headers hold the raw configured values, which may contain ${VAR} or
+	// ${VAR:-default}; they are expanded at send time.
+	Headers map[string]string
+	// Timeout bounds each attempt (DefaultTimeout when 0).
+	Timeout time.Duration
+	// Concurrency is the connection pool size (DefaultConcurrency when 0).
+	Concurrency int
+	// Retry is the retry policy.
+	Retry RetryPolicy
+	// Breaker is the circuit breaker policy.
+	Breaker BreakerPolicy
+}
+
+// Options are the dependencies and process-wide settings of a Sender.
+type Options struct {
+	// AllowUnsafe permits http, any port and blocked addresses (local sinks
+	// and tests only).
+	AllowUnsafe bool
+	// UserAgent is sent on every request, e.g. "hookrelay/1.2.3"
+	// (DefaultUserAgent when empty).
+	UserAgent string
+	// Getenv looks up header variables (os.LookupEnv when nil).
+	Getenv func(string) (string, bool)
+	// Logger receives attempt and breaker logs (zap.NewNop when nil).
+	Logger *zap.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Rand returns jitter in [0, 1) (a locked math/rand/v2 source when nil).
+	Rand func() float64
+	// Transport replaces the default transport, e.g. in tests. The default
+	// is a tuned *http.Transport with the safe dialer and no proxy;
+	// TLSConfig and AllowUnsafe's dial check apply only to the default.
+	Transport http.RoundTripper
+	// TLSConfig is cloned into the default transport, e.g. to trust a test
+	// CA.
+	TLSConfig *tls.Config
+	// OnStateChange is called when the breaker changes state. It runs while
+	// the breaker's lock is held and must not call back into the Sender.
+	OnStateChange func(webhook string, from, to gobreaker.State)
+}
+
+// Sender delivers bodies to one webhook. It is safe for concurrent use.
+type Sender struct {
+	name         string
+	method       string
+	url          string
+	displayURL   string
+	timeout      time.Duration
+	retry        RetryPolicy
+	headers      []headerTmpl
+	dynamic      []int       // indexes into headers of values with ${VAR}
+	secretNames  []string    // canonical names of secret headers
+	base         http.Header // static headers with placeholders for the rest
+	display      map[string]string
+	ctConfigured bool
+
+	client  *http.Client
+	breaker *breaker
+	getenv  func(string) (string, bool)
+	log     *zap.Logger
+	now     func() time.Time
+	rand    func() float64
+	bufs    sync.Pool
+}
+
+// New validates ep and builds its client and breaker. It fails, wrapping one
+// of the package's sentinel errors, for a URL refused by CheckURL, an
+// unsupported method, a malformed header, a header variable that is not set
+// (naming the header and the variable, never a value), or an invalid policy.
+func New(ep Endpoint, opts Options) (*Sender, error) {
+	if ep.Name == "" {
+		return nil, fmt.Errorf("%w: endpoint name is empty", ErrInvalidOption)
+	}
+	if err := CheckURL(ep.URL, opts.AllowUnsafe); err != nil {
+		return nil, fmt.Errorf("webhook %q: %w", ep.Name, err)
+	}
+	u, err := url.Parse(ep.URL)
+	if err != nil {
+		return nil, fmt.Errorf("webhook %q: %w: does not parse", ep.Name, ErrBadURL)
+	}
+	method := strings.ToUpper(ep.Method)
+	switch method {
+	case "":
+		method = DefaultMethod
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodGet:
+	default:
+		return nil, fmt.Errorf("webhook %q: %w: %q", ep.Name, ErrBadMethod, ep.Method)
+	}
+	if err := applyDefaults(&ep); err != nil {
+		return nil, fmt.Errorf("webhook %q: %w", ep.Name, err)
+	}
+	if opts.Getenv == nil {
+		opts.Getenv = os.LookupEnv
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = newLockedRand().Float64
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = DefaultUserAgent
+	}
+	if !validValue(opts.UserAgent) {
+		return nil, fmt.Errorf("%w: user agent holds a control character", ErrInvalidOption)
+	}
+	headers, err := compileHeaders(ep.Headers, opts.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("webhook %q: %w", ep.Name, err)
+	}
+
+	s := &Sender{
+		name:       ep.Name,
+		method:     method,
+		url:        ep.URL,
+		displayURL: RedactURL(u),
+		timeout:    ep.Timeout,
+		retry:      ep.Retry,
+		headers:    headers,
+		base:       make(http.Header, len(headers)+3),
+		display:    make(map[string]string, len(headers)+3),
+		getenv:     opts.Getenv,
+		log:        opts.Logger.With(zap.String("webhook", ep.Name)),
+		now:        opts.Now,
+		rand:       opts.Rand,
+	}
+	s.bufs.New = func() any { b := make([]byte, MaxRecordedBody); return &b }
+	s.base[userAgent] = []string{opts.UserAgent}
+	s.display[userAgent] = opts.UserAgent
+	for i, h := range headers {
+		switch h.name {
+		case idempotencyKey, userAgent:
+			// Set by the sender on every request; the configured value loses.
+			continue
+		case contentType:
+			s.ctConfigured = true
+		}
+		if h.refs {
+			s.dynamic = append(s.dynamic, i)
+		}
+		if h.secret {
+			s.secretNames = append(s.secretNames, h.name)
+		}
+		s.base[h.name] = []string{h.static} // placeholder when h.refs
+		s.display[h.name] = h.display
+	}
+	if !s.ctConfigured {
+		s.base[contentType] = []string{DefaultContentType}
+		s.display[contentType] = DefaultContentType
+	}
+	s.base[idempotencyKey] = []string{""}
+
+	rt := opts.Transport
+	if rt == nil {
+		rt = newTransport(opts.AllowUnsafe, opts.TLSConfig, ep.Concurrency, ep.Timeout)
+	}
+	s.client = &http.Client{
+		Transport: rt,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	s.breaker = newBreaker(ep.Name, ep.Breaker, opts.Now, s.log, opts.OnStateChange)
+	return s, nil
+}
+
+// applyDefaults fills zero fields of ep and checks the rest.
+func applyDefaults(ep *Endpoint) error {
+	switch {
+	case ep.Timeout < 0:
+		return fmt.Errorf("%w: negative timeout", ErrInvalidOption)
+	case ep.Concurrency < 0:
+		return fmt.Errorf("%w: negative concurrency", ErrInvalidOption)
+	case ep.Retry.MaxAttempts < 0 || ep.Retry.InitialBackoff < 0 || ep.Retry.MaxBackoff < 0:
+		return fmt.Errorf("%w: negative retry setting", ErrInvalidOption)
+	case ep.Breaker.FailureRatio < 0 || ep.Breaker.FailureRatio > 1:
+		return fmt.Errorf("%w: failure ratio %v outside [0, 1]", ErrInvalidOption, ep.Breaker.FailureRatio)
+	case ep.Breaker.OpenFor < 0 || ep.Breaker.Window < 0:
+		return fmt.Errorf("%w: negative breaker duration", ErrInvalidOption)
+	}
+	setDefault(&ep.Timeout, DefaultTimeout)
+	setDefault(&ep.Concurrency, DefaultConcurrency)
+	setDefault(&ep.Retry.MaxAttempts, DefaultMaxAttempts)
+	setDefault(&ep.Retry.InitialBackoff, DefaultInitialBackoff)
+	setDefault(&ep.Retry.MaxBackoff, DefaultMaxBackoff)
+	setDefault(&ep.Breaker.FailureRatio, DefaultFailureRatio)
+	setDefault(&ep.Breaker.MinRequests, DefaultMinRequests)
+	setDefault(&ep.Breaker.OpenFor, DefaultOpenFor)
+	setDefault(&ep.Breaker.Window, DefaultBreakerWindow)
+	setDefault(&ep.Breaker.HalfOpenRequests, DefaultHalfOpenRequests)
+	if ep.Retry.InitialBackoff > ep.Retry.MaxBackoff {
+		return fmt.Errorf("%w: initial backoff %s above max backoff %s",
+			ErrInvalidOption, ep.Retry.InitialBackoff, ep.Retry.MaxBackoff)
+	}
+	return nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// newTransport builds the default transport: a pool of concurrency
+// connections, no proxy, and (unless allowUnsafe) a dialer that refuses
+// blocked addresses after name resolution.
+func newTransport(allowUnsafe bool, tlsConf *tls.Config, concurrency int, timeout time.Duration) *http.Transport {
+	d := &net.Dialer{Timeout: min(timeout, 30*time.Second), KeepAlive: 30 * time.Second}
+	if !allowUnsafe {
+		d.Control = safeControl
+	}
+	tc := &tls.Config{}
+	if tlsConf != nil {
+		tc = tlsConf.Clone()
+	}
+	if tc.MinVersion == 0 {
+		tc.MinVersion = tls.VersionTLS12
+	}
+	return &http.Transport{
+		Proxy:                  nil,
+		DialContext:            d.DialContext,
+		TLSClientConfig:        tc,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           concurrency,
+		MaxIdleConnsPerHost:    concurrency,
+		MaxConnsPerHost:        concurrency,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    min(timeout, 10*time.Second),
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 1 << 20,
+	}
+}
+
+// Name returns the webhook's name.
+func (s *Sender) Name() string { return s.name }
+
+// RetryPolicy returns the retry policy with defaults applied.
+func (s *Sender) RetryPolicy() RetryPolicy { return s.retry }
+
+// Breaker returns a snapshot of the webhook's circuit breaker.
+func (s *Sender) Breaker() BreakerStatus { return s.breaker.status() }
+
+// Close releases idle connections. In-flight Sends are not interrupted.
+func (s *Sender) Close() { s.client.CloseIdleConnections() }
+
+// Send makes one attempt to deliver d. It returns nil after a 2xx response
+// and otherwise an *Error whose Class says whether another attempt can help.
+// When the breaker refuses the request Send returns a zero Attempt and an
+// *Error with Class BreakerOpen, without making a request. The Attempt is
+// redacted: no secret header value, user info or query value appears in it,
+// in the error or in the logs.
+func (s *Sender) Send(ctx context.Context, d Delivery) (Attempt, error) {
+	if err := ctx.Err(); err != nil {
+		return Attempt{}, &Error{Class: Retryable, Reason: ReasonContextCanceled, Err: context.Cause(ctx)}
+	}
+	h, err := s.header(d)
+	if err != nil {
+		return Attempt{}, &Error{Class: Permanent, Reason: ReasonConfig, Err: err}
+	}
+	done, err := s.breaker.cb.Allow()
+	if err != nil {
+		return Attempt{}, &Error{Class: BreakerOpen, Reason: ReasonBreakerOpen,
+			Err: fmt.Errorf("%w: webhook %q: %w", ErrBreakerOpen, s.name, err)}
+	}
+
+	start := s.now()
+	att := Attempt{StartedAt: start, Request: s.requestData(d)}
+	reqCtx, cancel := context.WithTimeoutCause(ctx, s.timeout, ErrAttemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(reqCtx, s.method, s.url, bytes.NewReader(d.Body))
+	if err != nil {
+		done(errBreakerExcluded)
+		return att, &Error{Class: Permanent, Reason: ReasonBadURL,
+			Err: fmt.Errorf("%w: %s: cannot build request", ErrBadURL, s.displayURL)}
+	}
+	if host := h.Get("Host"); host != "" {
+		req.Host = host
+		delete(h, "Host")
+	}
+	req.Header = h
+	sc := scrubber{names: s.secretNames, h: h}
+
+	resp, err := s.client.Do(req)
+	if err != nil {
+		e := s.transportError(ctx, reqCtx, err)
+		att.Duration = s.now().Sub(start)
+		done(breakerOutcome(e))
+		s.logAttempt(d, &att, e)
+		return att, e
+	}
+	att.Response = s.readResponse(resp, sc)
+	att.Duration = s.now().Sub(start)
+
+	class, reason := Classify(resp.StatusCode)
+	if class == Delivered {
+		done(nil)
+		s.logAttempt(d, &att, nil)
+		return att, nil
+	}
+	e := &Error{
+		Class:      class,
+		Reason:     reason,
+		StatusCode: resp.StatusCode,
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), s.now(), s.retry.MaxBackoff),
+		Err:        statusError(resp.StatusCode, snippet(att.Response.Body)),
+	}
+	done(breakerOutcome(e))
+	s.logAttempt(d, &att, e)
+	return att, e
+}
+
+// header builds the request headers for d, expanding ${VAR} references.
+func (s *Sender) header(d Delivery) (http.Header, error) {
+	if d.ID == "" || !validValue(d.ID) {
+		return nil, fmt.Errorf("%w: delivery ID is empty or holds a control character", ErrBadHeader)
+	}
+	if !validValue(d.ContentType) {
+		return nil, fmt.Errorf("%w: content type holds a control character", ErrBadHeader)
+	}
+	h := s.base.Clone()
+	for _, i := range s.dynamic {
+		t := &s.headers[i]
+		v, err := t.resolve(s.getenv)
+		if err != nil {
+			return nil, err
+		}
+		if !validValue(v) {
+			return nil, fmt.Errorf("%w: header %q: resolved value holds a control character", ErrBadHeader, t.name)
+		}
+		h[t.name][0] = v
+	}
+	h[idempotencyKey][0] = d.ID
+	if d.ContentType != "" && !s.ctConfigured {
+		h[contentType][0] = d.ContentType
+	}
+	return h, nil
+}
+
+// transportError classifies an error from the HTTP client and strips the
+// URL from it.
+func (s *Sender) transportError(ctx, reqCtx context.Context, err error) *Error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = s.displayURL
+	}
+	var ne net.Error
+	switch {
+	case ctx.Err() != nil:
+		return &Error{Class: Retryable, Reason: ReasonContextCanceled, Err: err}
+	case errors.Is(context.Cause(reqCtx), ErrAttemptTimeout):
+		return &Error{Class: Retryable, Reason: ReasonTimeout,
+			Err: fmt.Errorf("%w after %s: %w", ErrAttemptTimeout, s.timeout, err)}
+	case errors.Is(err, ErrUnsafeAddress):
+		return &Error{Class: Permanent, Reason: ReasonBadURL, Err: err}
+	case errors.As(err, &ne) && ne.Timeout():
+		return &Error{Class: Retryable, Reason: ReasonTimeout, Err: err}
+	default:
+		return &Error{Class: Retryable, Reason: ReasonNetwork, Err: err}
+	}
+}
+
+// breakerOutcome maps an attempt's error to what the breaker is told: a
+// retryable failure counts against the endpoint, a permanent status shows
+// the endpoint is up, and anything else says nothing about it.
+func breakerOutcome(e *Error) error {
+	switch {
+	case e == nil:
+		return nil
+	case e.Reason == ReasonContextCanceled || e.Reason == ReasonBadURL || e.Reason == ReasonConfig:
+		return errBreakerExcluded
+	case e.Class == Retryable:
+		return errBreakerFailure
+	default:
+		return nil
+	}
+}
+
+// logAttempt logs one attempt at debug level. Only redacted data is logged.
+func (s *Sender) logAttempt(d Delivery, att *Attempt, e *Error) {
+	ce := s.log.Check(zap.DebugLevel, "delivery attempt")
+	if ce == nil {
+		return
+	}
+	status := 0
+	if att.Response != nil {
+		status = att.Response.Status
+	}
+	fields := []zap.Field{
+		zap.String("delivery_id", d.ID),
+		zap.String("url", s.displayURL),
+		zap.Int("status", status),
+		zap.Duration("duration", att.Duration),
+	}
+	if e != nil {
+		fields = append(fields, zap.Stringer("class", e.Class), zap.Stringer("reason", e.Reason), zap.Error(e))
+	}
+	ce.Write(fields...)
+}
