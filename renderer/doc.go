@@ -36,9 +36,20 @@
 //
 // In a template that is not JSON, values render as plain text.
 //
+// Two departures from plain Handlebars help JSON bodies: a brace run right
+// after a tag closes the tag first ({"n": {{ x }}} is the mustache {{ x }}
+// followed by "}", where Handlebars would report a bad triple-stash), and the
+// lookup helper keeps the looked-up value's type (an object renders as JSON).
+// The log helper renders nothing and writes nowhere.
+//
 // # Caveats
 //
 // The context scan sees the text of all branches of a block helper
 // concatenated; a template whose branches open a string in one branch and
 // close it in another may get the wrong depth. Partials are not supported.
+//
+// raymond's parser leaves one blocked goroutine behind for every template it
+// rejects. CompileTemplate checks block structure itself first, so the usual
+// mistakes (unclosed or mismatched blocks, a stray {{else}}) do not reach the
+// parser, but other syntax errors still cost one goroutine each.
 package renderer

@@ -33,6 +33,7 @@ type mustache struct {
 	open, close  string // opening and closing delimiters as written
 	inner        string // the expression between the delimiters
 	unescapedTag bool   // {{{ }}} or {{& }}: output raw
+	simplePath   bool   // the expression is a lone path (no helper call)
 }
 
 // CompileTemplate compiles a Handlebars body template. When isJSON is true
@@ -40,13 +41,30 @@ type mustache struct {
 // checks the output is valid JSON. A template that does not compile gives a
 // *TemplateError carrying the line and column of the problem.
 func CompileTemplate(src string, isJSON bool) (*Template, error) {
+	orig := src
 	toks := lexer.Collect(src)
+	var inserts []int
 	if last := toks[len(toks)-1]; last.Kind == lexer.TokenError {
 		line, col := lineCol(src, last.Pos)
 		return nil, &TemplateError{Line: line, Col: col, Err: errors.New(last.Val)}
 	}
+	if src, inserts = splitBraceRuns(src, toks); len(inserts) > 0 {
+		toks = lexer.Collect(src)
+		if last := toks[len(toks)-1]; last.Kind == lexer.TokenError {
+			line, col := lineCol(orig, origPos(last.Pos, inserts))
+			return nil, &TemplateError{Line: line, Col: col, Err: errors.New(last.Val)}
+		}
+	}
+	// raymond's parser leaves its lexer goroutine blocked forever when it
+	// stops at an error, so the common structural errors are caught here
+	// first, without calling it.
+	if te := checkBlocks(src, toks); te != nil {
+		line, col := lineCol(orig, origPos(te.Col, inserts))
+		te.Line, te.Col = line, col
+		return nil, te
+	}
 	if _, err := raymond.Parse(src); err != nil {
-		return nil, parseError(src, toks, err)
+		return nil, parseError(orig, src, inserts, toks, err)
 	}
 
 	ms, skeleton := findMustaches(src, toks)
@@ -81,12 +99,30 @@ func CompileTemplate(src string, isJSON bool) (*Template, error) {
 		registered[d] = true
 		tpl.RegisterHelper(helperName(d), valueHelper(d))
 	}
-	return &Template{source: src, json: isJSON, rewritten: rewritten, depths: depths, tpl: tpl}, nil
+	// Template helpers take precedence over raymond's global ones: lookup
+	// keeps the value's type (objects render as JSON, numbers stay exact)
+	// and log does not write to the process-wide logger.
+	tpl.RegisterHelper("lookup", lookupHelper)
+	tpl.RegisterHelper("log", func(string) raymond.SafeString { return "" })
+	return &Template{source: orig, json: isJSON, rewritten: rewritten, depths: depths, tpl: tpl}, nil
 }
 
 // valueHelper returns the helper that formats a value for depth d.
 func valueHelper(d int) func(any) raymond.SafeString {
 	return func(v any) raymond.SafeString { return formatValue(v, d) }
+}
+
+// lookupHelper returns obj's field (a key, or an index of an array) with
+// its type intact.
+func lookupHelper(obj any, field string, options *raymond.Options) any {
+	if l, ok := obj.([]any); ok {
+		i, err := strconv.Atoi(field)
+		if err != nil || i < 0 || i >= len(l) {
+			return nil
+		}
+		return l[i]
+	}
+	return options.Eval(obj, field)
 }
 
 // helperName names the helper for depth d.
@@ -168,7 +204,14 @@ func findMustaches(src string, toks []lexer.Token) ([]mustache, string) {
 				return ms, skel.String()
 			}
 			c := toks[j]
+			simple := j > i+1
+			for _, it := range toks[i+1 : j] {
+				if it.Kind != lexer.TokenID && it.Kind != lexer.TokenSep && it.Kind != lexer.TokenData {
+					simple = false
+				}
+			}
 			ms = append(ms, mustache{
+				simplePath:   simple,
 				start:        t.Pos,
 				end:          c.Pos + len(c.Val),
 				open:         t.Val,
@@ -202,7 +245,8 @@ func closeIndex(toks []lexer.Token, i int) int {
 }
 
 // rewrite replaces every output mustache by a call of the value helper for
-// its depth, keeping whitespace control: {{~ data.id }} → {{~__hr_esc1 ( data.id )}}.
+// its depth, keeping whitespace control: {{~ data.id }} → {{~__hr_esc1 data.id}},
+// {{ lookup a b }} → {{__hr_esc1 ( lookup a b )}}.
 func rewrite(src string, ms []mustache, depths []int) string {
 	var b strings.Builder
 	b.Grow(len(src) + len(ms)*16)
@@ -214,9 +258,16 @@ func rewrite(src string, ms []mustache, depths []int) string {
 			b.WriteByte('~')
 		}
 		b.WriteString(helperName(depths[i]))
-		b.WriteString(" (")
-		b.WriteString(m.inner)
-		b.WriteString(")")
+		if m.simplePath {
+			// A lone path is passed straight as the helper's parameter,
+			// which raymond evaluates faster than a sub-expression.
+			b.WriteByte(' ')
+			b.WriteString(strings.TrimSpace(m.inner))
+		} else {
+			b.WriteString(" (")
+			b.WriteString(m.inner)
+			b.WriteString(")")
+		}
 		if strings.Contains(m.close, "~") {
 			b.WriteByte('~')
 		}
@@ -235,9 +286,124 @@ func lineCol(src string, pos int) (line, col int) {
 	return line, col
 }
 
-// parseError turns a raymond parse error into a *TemplateError, locating the
-// offending token when the message names one.
-func parseError(src string, toks []lexer.Token, err error) *TemplateError {
+// emptyComment separates a mustache's "}}" from a following "}" so the
+// lexer does not read "}}}" as the close of a triple-stash.
+const emptyComment = "{{!}}"
+
+// splitBraceRuns handles a brace run right after a tag: in plain Handlebars
+// {"n": {{ x }}} is a syntax error because "}}}" closes a triple-stash. In a
+// JSON body that run means "close the mustache, then close the object", so
+// wherever a tag's closing run is longer than its opener needs, an empty
+// comment is inserted after the needed braces. It returns the new source
+// and the insertion offsets (in the new source).
+func splitBraceRuns(src string, toks []lexer.Token) (string, []int) {
+	var b strings.Builder
+	var inserts []int
+	prev := 0
+	for i := 0; i < len(toks); i++ {
+		need := 0
+		switch toks[i].Kind {
+		case lexer.TokenOpen, lexer.TokenOpenBlock, lexer.TokenOpenEndBlock, lexer.TokenOpenInverse,
+			lexer.TokenOpenInverseChain, lexer.TokenOpenPartial:
+			need = 2
+		case lexer.TokenOpenUnescaped:
+			need = 3
+		default:
+			continue
+		}
+		j := closeIndex(toks, i)
+		if j < 0 {
+			break
+		}
+		c := toks[j]
+		if strings.HasSuffix(c.Val, "}") && len(strings.TrimLeft(c.Val, "~")) > need && !strings.Contains(c.Val, "~") {
+			at := c.Pos + need
+			b.WriteString(src[prev:at])
+			inserts = append(inserts, b.Len())
+			b.WriteString(emptyComment)
+			prev = at
+		}
+		i = j
+	}
+	if len(inserts) == 0 {
+		return src, nil
+	}
+	b.WriteString(src[prev:])
+	return b.String(), inserts
+}
+
+// checkBlocks checks that block tags nest and match. On failure it returns a
+// *TemplateError whose Col temporarily holds the byte offset of the problem.
+func checkBlocks(src string, toks []lexer.Token) *TemplateError {
+	type open struct {
+		name string
+		pos  int
+	}
+	var stack []open
+	blockName := func(i int) string {
+		var b strings.Builder
+		end := -1
+		for j := i + 1; j < len(toks); j++ {
+			if end >= 0 && toks[j].Pos != end {
+				break // whitespace ends the name
+			}
+			end = toks[j].Pos + len(toks[j].Val)
+			switch toks[j].Kind {
+			case lexer.TokenID, lexer.TokenData:
+				b.WriteString(toks[j].Val)
+				continue
+			case lexer.TokenSep:
+				b.WriteByte('.')
+				continue
+			}
+			break
+		}
+		return b.String()
+	}
+	for i, t := range toks {
+		switch t.Kind {
+		case lexer.TokenOpenBlock, lexer.TokenOpenInverse:
+			stack = append(stack, open{name: blockName(i), pos: t.Pos})
+		case lexer.TokenOpenEndBlock:
+			name := blockName(i)
+			if len(stack) == 0 {
+				return &TemplateError{Col: t.Pos, Err: fmt.Errorf("{{/%s}} closes no open block", name)}
+			}
+			top := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if name != top.name {
+				line, col := lineCol(src, top.pos)
+				return &TemplateError{Col: t.Pos, Err: fmt.Errorf("{{/%s}} does not match the open block %q (line %d col %d)", name, top.name, line, col)}
+			}
+		case lexer.TokenInverse, lexer.TokenOpenInverseChain:
+			if len(stack) == 0 {
+				return &TemplateError{Col: t.Pos, Err: errors.New("{{else}} outside a block")}
+			}
+		}
+	}
+	if len(stack) > 0 {
+		top := stack[len(stack)-1]
+		return &TemplateError{Col: top.pos, Err: fmt.Errorf("block %q is never closed", top.name)}
+	}
+	return nil
+}
+
+// origPos maps an offset in a source changed by splitBraceRuns back to the
+// original source.
+func origPos(pos int, inserts []int) int {
+	shift := 0
+	for _, at := range inserts {
+		if at < pos {
+			shift += min(len(emptyComment), pos-at)
+		}
+	}
+	return pos - shift
+}
+
+// parseError turns a raymond parse error on src (orig changed by
+// splitBraceRuns) into a *TemplateError positioned in orig, locating the
+// offending token or node when the message names one.
+func parseError(orig, src string, inserts []int, toks []lexer.Token, err error) *TemplateError {
 	msg := err.Error()
 	lexLine := 0
 	if rest, ok := strings.CutPrefix(msg, "Parse error on line "); ok {
@@ -249,25 +415,36 @@ func parseError(src string, toks []lexer.Token, err error) *TemplateError {
 		}
 	}
 	te := &TemplateError{Line: lexLine}
-	if k := strings.LastIndex(msg, "\nToken: "); k >= 0 {
+	at := func(pos int) { te.Line, te.Col = lineCol(orig, origPos(pos, inserts)) }
+	findTok := func(tokStr string) {
+		for _, t := range toks {
+			if t.Line == lexLine && t.String() == tokStr {
+				at(t.Pos)
+				return
+			}
+		}
+	}
+	switch {
+	case strings.Contains(msg, "\nToken: "):
+		k := strings.LastIndex(msg, "\nToken: ")
 		tokStr := msg[k+len("\nToken: "):]
-		for _, t := range toks {
-			if t.Line == lexLine && t.String() == tokStr {
-				te.Line, te.Col = lineCol(src, t.Pos)
-				break
-			}
-		}
+		findTok(tokStr)
 		msg = msg[:k] + " at " + tokStr
-	} else if strings.Contains(msg, "got: '") {
-		// "Expecting X, got: 'Tok'" names the token too.
+	case strings.Contains(msg, "got: '"):
 		tokStr := msg[strings.Index(msg, "got: '")+len("got: '"):]
-		tokStr = strings.TrimSuffix(tokStr, "'")
-		for _, t := range toks {
-			if t.Line == lexLine && t.String() == tokStr {
-				te.Line, te.Col = lineCol(src, t.Pos)
-				break
+		findTok(strings.TrimSuffix(tokStr, "'"))
+	case strings.Contains(msg, "\nNode: "):
+		k := strings.LastIndex(msg, "\nNode: ")
+		if _, p, ok := strings.Cut(msg[k:], "Pos:"); ok {
+			end := strings.IndexFunc(p, func(r rune) bool { return r < '0' || r > '9' })
+			if end < 0 {
+				end = len(p)
+			}
+			if pos, err := strconv.Atoi(p[:end]); err == nil {
+				at(pos)
 			}
 		}
+		msg = msg[:k]
 	}
 	if te.Col == 0 && te.Line > 0 {
 		te.Col = 1

@@ -183,14 +183,20 @@ func appendPlainNumber(dst []byte, s string) []byte {
 
 // needsEscape reports whether s holds a byte that JSON string escaping changes.
 func needsEscape(s string) bool {
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' {
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == '"' || c == '\\' {
+				return true
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n == 1) || r == '\u2028' || r == '\u2029' {
 			return true
 		}
-		if c >= utf8.RuneSelf {
-			return !utf8.ValidString(s[i:]) || strings.Contains(s[i:], "\u2028") || strings.Contains(s[i:], "\u2029")
-		}
+		i += n
 	}
 	return false
 }

@@ -84,7 +84,7 @@ func newBreaker(name string, p BreakerPolicy, now func() time.Time, log *zap.Log
 				b.openedAt = time.Time{}
 			}
 			b.mu.Unlock()
-			log.Info("circuit breaker state changed", zap.String("webhook", n),
+			log.Info("circuit breaker state changed",
 				zap.Stringer("from", from), zap.Stringer("to", to))
 			if onChange != nil {
 				onChange(n, from, to)

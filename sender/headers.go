@@ -232,13 +232,19 @@ func (h *headerTmpl) lookup(p segment, getenv func(string) (string, bool)) (stri
 // scrubber masks the secret header values of one request wherever they show
 // up in response text (an endpoint may echo them).
 type scrubber struct {
-	names []string // canonical names of secret headers
-	h     http.Header
+	names  []string // canonical names of secret headers
+	h      http.Header
+	static []string // secret values known at New: the URL's query values
 }
 
 // secrets calls fn for every secret value worth masking: each secret
 // header's full value and, for "Scheme credentials", the credentials alone.
 func (s scrubber) secrets(fn func(v string) bool) {
+	for _, v := range s.static {
+		if !fn(v) {
+			return
+		}
+	}
 	for _, n := range s.names {
 		for _, v := range s.h[n] {
 			if len(v) >= minScrubLen && !fn(v) {

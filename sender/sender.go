@@ -151,6 +151,7 @@ type Sender struct {
 	headers      []headerTmpl
 	dynamic      []int       // indexes into headers of values with ${VAR}
 	secretNames  []string    // canonical names of secret headers
+	querySecrets []string    // the URL's query values, masked in responses
 	base         http.Header // static headers with placeholders for the rest
 	display      map[string]string
 	ctConfigured bool
@@ -227,6 +228,13 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 		log:        opts.Logger.With(zap.String("webhook", ep.Name)),
 		now:        opts.Now,
 		rand:       opts.Rand,
+	}
+	for _, vs := range u.Query() {
+		for _, v := range vs {
+			if len(v) >= minScrubLen {
+				s.querySecrets = append(s.querySecrets, v, url.QueryEscape(v))
+			}
+		}
 	}
 	s.bufs.New = func() any { b := make([]byte, MaxRecordedBody); return &b }
 	s.base[userAgent] = []string{opts.UserAgent}
@@ -383,7 +391,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (Attempt, error) {
 		delete(h, "Host")
 	}
 	req.Header = h
-	sc := scrubber{names: s.secretNames, h: h}
+	sc := scrubber{names: s.secretNames, h: h, static: s.querySecrets}
 
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -122,7 +122,8 @@ type Stats struct {
 	Rejected int64 `json:"rejected"`
 	// FileSize is the size of the data file in bytes.
 	FileSize int64 `json:"file_size"`
-	// Commits is the number of group commits since Open.
+	// Commits is the number of group-commit transactions since Open
+	// (including any that failed).
 	Commits uint64 `json:"commits"`
 	// Queued is the number of writes waiting for the writer.
 	Queued int `json:"queued"`

@@ -175,9 +175,23 @@ func TestLoad_Anchors(t *testing.T) {
 	if first.Timeout.Std() != 20*time.Second || second.Timeout.Std() != 30*time.Second {
 		t.Errorf("timeouts = %s, %s; want 20s, 30s", first.Timeout, second.Timeout)
 	}
+	if first.Line != 7 || second.Line != 10 {
+		t.Errorf("lines = %d, %d; want 7, 10", first.Line, second.Line)
+	}
 	want := config.Retry{MaxAttempts: 3, InitialBackoff: config.Duration(2 * time.Second), MaxBackoff: config.Duration(time.Minute)}
-	if first.Retry != want || second.Retry != want {
-		t.Errorf("retry = %+v, %+v; want %+v", first.Retry, second.Retry, want)
+	if first.Retry != want {
+		t.Errorf("first retry = %+v, want %+v", first.Retry, want)
+	}
+	// The merge is deep: second keeps the shared backoffs.
+	want.MaxAttempts = 5
+	if second.Retry != want {
+		t.Errorf("second retry = %+v, want %+v", second.Retry, want)
+	}
+	if got := first.Headers; len(got) != 1 || got["Authorization"] != "Bearer ${API_KEY:-none}" {
+		t.Errorf("first headers = %v", got)
+	}
+	if got := second.Headers; len(got) != 2 || got["Authorization"] != "Bearer ${OTHER_KEY:-none}" || got["X-Team"] != "platform" {
+		t.Errorf("second headers = %v", got)
 	}
 }
 
@@ -223,7 +237,7 @@ func TestLoad_MultipleErrors(t *testing.T) {
 		"events.stream (line 2, col 3): stream name \"apono.events\"",
 		"events.subjects (line 3, col 3): at least one subject is required",
 		"events.max_event_bytes (line 4, col 3): 100 is out of range",
-		"admin.token (line 5, col 1): an admin token is required",
+		"admin.token (line 6, col 3): an admin token is required",
 		"webhooks[0].url (line 9, col 5): ",
 		"webhooks[0].method (line 10, col 5): method \"FETCH\" is not one of POST PUT PATCH DELETE GET",
 		"webhooks[0].headers.Authorization (line 12): environment variable HOOKRELAY_TEST_UNSET_KEY is not set",

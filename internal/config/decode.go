@@ -74,6 +74,16 @@ func kindName(n *yaml.Node) string {
 	}
 }
 
+// shown quotes a scalar as written (never its expansion, which may hold a
+// secret), noting when it was expanded.
+func shown(n *yaml.Node) string {
+	q := strconv.Quote(n.Value)
+	if strings.Contains(n.Value, "${") {
+		q += " (after expansion)"
+	}
+	return q
+}
+
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
 
 // decode stores n into v. expand says whether scalars get ${VAR} expansion.
@@ -96,7 +106,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, expand bool
 		}
 		dur, err := parseDuration(s)
 		if err != nil {
-			d.errorf(path, n, ErrType, "%q is not a duration (use e.g. 10s, 1m30s, 168h or integer seconds)", n.Value)
+			d.errorf(path, n, ErrType, "%s is not a duration (use e.g. 10s, 1m30s, 168h or integer seconds)", shown(n))
 			return
 		}
 		v.Set(reflect.ValueOf(dur))
@@ -133,7 +143,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, expand bool
 		case "false":
 			v.SetBool(false)
 		default:
-			d.errorf(path, n, ErrType, "%q is not a boolean (use true or false)", n.Value)
+			d.errorf(path, n, ErrType, "%s is not a boolean (use true or false)", shown(n))
 		}
 	case reflect.Int:
 		s, ok := d.scalar(n, path, expand, "an integer")
@@ -142,7 +152,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, expand bool
 		}
 		i, err := strconv.ParseInt(s, 0, 64)
 		if err != nil || i < math.MinInt32 || i > math.MaxInt32 {
-			d.errorf(path, n, ErrType, "%q is not an integer", n.Value)
+			d.errorf(path, n, ErrType, "%s is not an integer", shown(n))
 			return
 		}
 		v.SetInt(i)
@@ -153,7 +163,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, expand bool
 		}
 		i, err := strconv.ParseUint(s, 0, 32)
 		if err != nil {
-			d.errorf(path, n, ErrType, "%q is not a non-negative integer", n.Value)
+			d.errorf(path, n, ErrType, "%s is not a non-negative integer", shown(n))
 			return
 		}
 		v.SetUint(i)
@@ -164,7 +174,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, expand bool
 		}
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			d.errorf(path, n, ErrType, "%q is not a number", n.Value)
+			d.errorf(path, n, ErrType, "%s is not a number", shown(n))
 			return
 		}
 		v.SetFloat(f)
@@ -206,9 +216,6 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, expan
 	if n.Kind != yaml.MappingNode {
 		d.errorf(path, n, ErrType, "expected a mapping, got %s", kindName(n))
 		return
-	}
-	if v.Type() == webhookType && v.FieldByName("Line").Int() == 0 {
-		v.FieldByName("Line").SetInt(int64(n.Line))
 	}
 	fields := fieldByKey(v.Type())
 	// Merged mappings go first: the mapping's own keys override them,
@@ -289,6 +296,9 @@ func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string, expand
 			df.setDefaults()
 		}
 		d.decode(item, e, p, expand)
+		if et == webhookType {
+			e.FieldByName("Line").SetInt(int64(item.Line))
+		}
 	}
 	v.Set(out)
 }
@@ -301,6 +311,7 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string, expand b
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(v.Type()))
 	}
+	seen := make(map[string]bool, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode || isNull(k) {
@@ -308,11 +319,12 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string, expand b
 			continue
 		}
 		p := join(path, k.Value)
-		kv := reflect.ValueOf(k.Value)
-		if v.MapIndex(kv).IsValid() {
+		if seen[k.Value] {
 			d.errorf(p, k, ErrDuplicateKey, "key %q given twice", k.Value)
 			continue
 		}
+		seen[k.Value] = true
+		kv := reflect.ValueOf(k.Value)
 		d.nodes[p] = nodeRef{key: k, val: val}
 		e := reflect.New(v.Type().Elem()).Elem()
 		d.decode(val, e, p, expand)

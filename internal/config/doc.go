@@ -13,13 +13,22 @@
 //
 // Keys that are absent take the DefaultX values of this package; an
 // absent webhook "active" key means true, an absent "triggers" key means
-// all seven triggers. YAML anchors, aliases and "<<" merge keys work; a
-// top-level key starting with "x-" is ignored, so it can hold anchors:
+// all seven triggers (null counts as absent).
 //
-//	x-retry: &retry {max_attempts: 3, initial_backoff: 2s, max_backoff: 1m}
+// YAML anchors, aliases and "<<" merge keys work, and a top-level key
+// starting with "x-" is ignored so that it can hold shared blocks:
+//
+//	x-hook: &hook
+//	  retry: {max_attempts: 3, initial_backoff: 2s, max_backoff: 1m}
+//	  headers: {Authorization: Bearer ${API_KEY}}
 //	webhooks:
-//	  - name: a
-//	    retry: *retry
+//	  - <<: *hook
+//	    name: a
+//	    url: https://hooks.example.com/a
+//
+// A merge is applied deeply: a nested block (retry, headers, ...) given both
+// by the merged mapping and by the mapping itself combines the two, the
+// mapping's own values winning.
 //
 // # Environment
 //

@@ -42,7 +42,7 @@ func scanEnv(s string, lit func(string), ref func(envRef)) error {
 			ref(r)
 			s = s[i+2+end+1:]
 		default:
-			lit(s[:i+2])
+			lit(s[i : i+2])
 			s = s[i+2:]
 		}
 	}

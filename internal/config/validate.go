@@ -107,7 +107,14 @@ func (v *validator) validateEvents(e *Events) {
 func (v *validator) validateAdmin(a *Admin) {
 	host, ok := v.hostPort("admin.listen", a.Listen)
 	if ok && a.Token == "" && !isLoopbackHost(host) {
-		v.fail("admin.token", ErrRequired, "an admin token is required when admin.listen (%s) is not a loopback address", a.Listen)
+		fe := FieldError{Path: "admin.token", Err: ErrRequired,
+			Msg: fmt.Sprintf("an admin token is required when admin.listen (%s) is not a loopback address", a.Listen)}
+		at := "admin.token"
+		if _, set := v.nodes[at]; !set {
+			at = "admin.listen" // point at the cause when the key is absent
+		}
+		fe.Line, fe.Col = v.pos(at)
+		v.addError(fe)
 	}
 }
 
@@ -275,7 +282,7 @@ func validHeaderName(s string) bool {
 }
 
 func (v *validator) validateTriggers(w *Webhook, p string) {
-	if _, set := v.nodes[p+".triggers"]; !set && w.Triggers == nil {
+	if w.Triggers == nil { // absent or null: every trigger
 		for _, t := range renderer.Triggers() {
 			w.Triggers = append(w.Triggers, string(t))
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/renderer"
@@ -66,6 +67,13 @@ func TestParse_Rules(t *testing.T) {
 			name:    "NotAnInteger",
 			given:   hook + "    concurrency: lots\n",
 			wantErr: []string{`webhooks[0].concurrency (line 4, col 18): "lots" is not an integer`},
+			wantIs:  config.ErrType,
+		},
+		{
+			name:    "NotAnIntegerAfterExpansion",
+			given:   hook + "    concurrency: ${CONC}\n",
+			env:     map[string]string{"CONC": "secret-ish"},
+			wantErr: []string{`webhooks[0].concurrency (line 4, col 18): "${CONC}" (after expansion) is not an integer`},
 			wantIs:  config.ErrType,
 		},
 		{
@@ -341,7 +349,7 @@ func TestParse_Rules(t *testing.T) {
 		{
 			name:    "AdminTokenRequiredAllInterfaces",
 			given:   "admin:\n  listen: :8080\n",
-			wantErr: []string{`admin.token (line 1, col 1): an admin token is required`},
+			wantErr: []string{`admin.token (line 2, col 3): an admin token is required`},
 			wantIs:  config.ErrRequired,
 		},
 		{
@@ -429,6 +437,72 @@ func TestParse_Rules(t *testing.T) {
 			wantIs:  config.ErrInvalidValue,
 		},
 		{
+			name:    "ScalarForSequenceOfWebhooks",
+			given:   "webhooks: {name: a}\n",
+			wantErr: []string{`webhooks (line 1, col 11): expected a sequence, got a mapping`},
+			wantIs:  config.ErrType,
+		},
+		{
+			name:    "SequenceForString",
+			given:   hook + "    method: [POST]\n",
+			wantErr: []string{`webhooks[0].method (line 4, col 13): expected a string, got a sequence`},
+			wantIs:  config.ErrType,
+		},
+		{
+			name:    "ScalarForStruct",
+			given:   "admin: yes\n",
+			wantErr: []string{`admin (line 1, col 8): expected a mapping, got a scalar`},
+			wantIs:  config.ErrType,
+		},
+		{
+			name:    "MappingForFilterValues",
+			given:   hook + "    filters:\n      permission: {a: b}\n",
+			wantErr: []string{`webhooks[0].filters.permission (line 5, col 19): expected a sequence, got a mapping`},
+			wantIs:  config.ErrType,
+		},
+		{
+			name:    "MergeOfScalar",
+			given:   "x-a: &a 3\nadmin:\n  <<: *a\n",
+			wantErr: []string{`admin (line 1, col 6): merge key "<<" needs a mapping, got a scalar`},
+			wantIs:  config.ErrType,
+		},
+		{
+			name:    "StreamNameTooLong",
+			given:   "events:\n  stream: " + strings.Repeat("S", 256) + "\n",
+			wantErr: []string{`events.stream (line 2, col 3): stream name is longer than 255 bytes`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "StreamNameEmpty",
+			given:   "events:\n  stream: \"\"\n",
+			wantErr: []string{`events.stream (line 2, col 3): a stream name is required`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "SubjectPartialWildcard",
+			given:   "events:\n  subjects: [\"apono.ev*\"]\n",
+			wantErr: []string{`events.subjects[0] (line 2, col 14): subject "apono.ev*": wildcards must be whole tokens`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "SubjectWhitespace",
+			given:   "events:\n  subjects: [\"apono.e v\"]\n",
+			wantErr: []string{`events.subjects[0] (line 2, col 14): subject "apono.e v" contains whitespace`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "NATSURLNotURL",
+			given:   "nats:\n  url: just-a-host\n",
+			wantErr: []string{`nats.url (line 2, col 3): not a NATS URL`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "StorePathEmpty",
+			given:   "store:\n  path: \"\"\n",
+			wantErr: []string{`store.path (line 2, col 3): must not be empty`},
+			wantIs:  config.ErrRequired,
+		},
+		{
 			name:    "CoralogixTemplate",
 			given:   hook + "    coralogix:\n      region: eu2\n      application_name: a\n      subsystem_name: b\n      body_template: '{{#each data}}'\n",
 			wantErr: []string{`webhooks[0].coralogix.body_template (line 8, col `},
@@ -457,6 +531,11 @@ func TestParse_Rules(t *testing.T) {
 			}
 			if !errors.Is(err, test.wantIs) {
 				t.Errorf("errors.Is(err, %v) = false; err:\n%s", test.wantIs, err)
+			}
+			for k, v := range test.env {
+				if v != "" && strings.Contains(err.Error(), v) {
+					t.Errorf("error text shows the value of %s:\n%s", k, err)
+				}
 			}
 		})
 	}
@@ -548,5 +627,104 @@ func TestParse_Normalize(t *testing.T) {
 	}
 	if got := w.Coralogix.BaseURL(); got != "https://ingress.gov1.coralogixgov.us" {
 		t.Errorf("BaseURL = %q", got)
+	}
+}
+
+// Ensure accepted variants parse to the expected values.
+func TestParse_Valid(t *testing.T) {
+	tests := []struct {
+		name  string
+		given string
+		check func(*config.Config) bool
+	}{
+		{
+			name:  "LoopbackIPv6WithoutToken",
+			given: "admin:\n  listen: \"[::1]:8080\"\n",
+			check: func(c *config.Config) bool { return c.Admin.Listen == "[::1]:8080" },
+		},
+		{
+			name:  "LocalhostWithoutToken",
+			given: "admin:\n  listen: localhost:0\n",
+			check: func(c *config.Config) bool { return c.Admin.Token == "" },
+		},
+		{
+			name:  "Loopback127WithoutToken",
+			given: "admin:\n  listen: 127.0.0.2:9000\n",
+			check: func(c *config.Config) bool { return true },
+		},
+		{
+			name:  "AnyAddressWithToken",
+			given: "admin:\n  listen: 0.0.0.0:8080\n  token: t0ken\n",
+			check: func(c *config.Config) bool { return c.Admin.Token == "t0ken" },
+		},
+		{
+			name:  "ExternalNATS",
+			given: "nats:\n  url: nats://a.example.com:4222, tls://b.example.com:4222\n  credentials: ./user.creds\n  tls: {ca_file: ca.pem, cert_file: c.pem, key_file: k.pem}\n  embedded: {listen: bogus}\n",
+			check: func(c *config.Config) bool {
+				return c.NATS.Credentials == "./user.creds" && c.NATS.TLS.KeyFile == "k.pem"
+			},
+		},
+		{
+			name:  "SubjectAsString",
+			given: "events:\n  subjects: apono.*.events\n",
+			check: func(c *config.Config) bool {
+				return len(c.Events.Subjects) == 1 && c.Events.Subjects[0] == "apono.*.events"
+			},
+		},
+		{
+			name:  "NullBlocksKeepDefaults",
+			given: "nats:\nevents:\n  max_age: ~\nwebhooks:\n  - name: a\n    url: https://hooks.example.com/a\n    retry:\n    coralogix: ~\n",
+			check: func(c *config.Config) bool {
+				w := c.Webhooks[0]
+				return c.Events.MaxAge.Std() == config.DefaultMaxAge && w.Coralogix == nil && w.Retry.MaxAttempts == config.DefaultMaxAttempts
+			},
+		},
+		{
+			name:  "NullTriggersMeansAll",
+			given: hook + "    triggers:\n",
+			check: func(c *config.Config) bool { return len(c.Webhooks[0].Triggers) == 7 },
+		},
+		{
+			name:  "InactiveAndOrdered",
+			given: hook + "    active: false\n    ordered: true\n    concurrency: 4096\n",
+			check: func(c *config.Config) bool {
+				w := c.Webhooks[0]
+				return !w.Active && w.Ordered && w.EffectiveConcurrency() == 1 && w.Concurrency == 4096
+			},
+		},
+		{
+			name:  "CoralogixOnlyWithEndpoint",
+			given: "webhooks:\n  - name: cx\n    coralogix:\n      endpoint: https://ingress.example.com/\n      application_name: a\n      subsystem_name: b\n      body_template: '{\"id\": \"{{ data.id }}\"}'\n",
+			check: func(c *config.Config) bool {
+				cx := c.Webhooks[0].Coralogix
+				return c.Webhooks[0].URL == "" && cx.BaseURL() == "https://ingress.example.com" && cx.IsJSON() &&
+					cx.Batch.MaxEvents == config.DefaultBatchMaxEvents && cx.Batch.MaxBytes == config.DefaultBatchMaxBytes
+			},
+		},
+		{
+			name:  "MergeSequenceFirstWins",
+			given: "x-a: &a {timeout: 1s}\nx-b: &b {timeout: 2s, concurrency: 3}\n" + hook + "    <<: [*a, *b]\n",
+			check: func(c *config.Config) bool {
+				w := c.Webhooks[0]
+				return w.Timeout.Std() == time.Second && w.Concurrency == 3
+			},
+		},
+		{
+			name:  "TextTemplate",
+			given: hook + "    method: put\n    headers: {Content-Type: text/plain}\n    body_template: 'request {{ data.id }} by {{ data.requester.email }}'\n",
+			check: func(c *config.Config) bool { return c.Webhooks[0].Method == "PUT" && !c.Webhooks[0].IsJSON() },
+		},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			// Ensure the variant parses and holds the expected values.
+			cfg, err := config.Parse([]byte(test.given), "config.yaml", config.LoadOptions{Getenv: env(nil)})
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if !test.check(cfg) {
+				t.Errorf("unexpected config: %+v", cfg)
+			}
+		})
 	}
 }

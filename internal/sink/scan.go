@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"encoding/binary"
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -48,6 +49,13 @@ func scanString(b []byte, i int) (int, bool, error) {
 	i++
 	esc := false
 	for i < len(b) {
+		// Skip eight plain bytes at a time: none below 0x20, no quote, no backslash.
+		for i+8 <= len(b) && !special8(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		if c >= 0x20 && c != '"' && c != '\\' {
 			i++
@@ -76,6 +84,16 @@ func scanString(b []byte, i int) (int, bool, error) {
 		}
 	}
 	return 0, false, syntaxError(b, i, "unterminated string")
+}
+
+// special8 reports whether any of the eight bytes in x is a control
+// character, '"' or '\\' (the bytes that end a run of plain string content).
+func special8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := x^(ones*'"'), x^(ones*'\\')
+	// (v - ones) & ^v & highs is non-zero exactly when some byte of v is
+	// below the subtracted value (here: zero, or below 0x20).
+	return ((x-ones*0x20)&^x|(quote-ones)&^quote|(backslash-ones)&^backslash)&highs != 0
 }
 
 func isHex(c byte) bool {
