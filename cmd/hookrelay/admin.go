@@ -101,18 +101,18 @@ func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
 
 // webhookStatus is one row of GET /api/v1/webhooks.
 type webhookStatus struct {
-	Name        string                `json:"name"`
-	Active      bool                  `json:"active"`
-	Method      string                `json:"method"`
-	URL         string                `json:"url"`
-	Triggers    []string              `json:"triggers"`
-	Filters     map[string][]string   `json:"filters,omitempty"`
-	Ordered     bool                  `json:"ordered"`
-	Concurrency int                   `json:"concurrency"`
-	Coralogix   bool                  `json:"coralogix,omitempty"`
-	Breaker     sender.BreakerStatus  `json:"breaker"`
-	Counts      consumer.Counts       `json:"counts"`
-	DeadLetters int                   `json:"dead_letters"`
+	Name        string               `json:"name"`
+	Active      bool                 `json:"active"`
+	Method      string               `json:"method"`
+	URL         string               `json:"url"`
+	Triggers    []string             `json:"triggers"`
+	Filters     map[string][]string  `json:"filters,omitempty"`
+	Ordered     bool                 `json:"ordered"`
+	Concurrency int                  `json:"concurrency"`
+	Coralogix   bool                 `json:"coralogix,omitempty"`
+	Breaker     sender.BreakerStatus `json:"breaker"`
+	Counts      consumer.Counts      `json:"counts"`
+	DeadLetters int                  `json:"dead_letters"`
 }
 
 func (d *Daemon) listWebhooks(w http.ResponseWriter, _ *http.Request) {

@@ -105,9 +105,9 @@ func TestRelay_SeedWebhook(t *testing.T) {
 
 	awkward := "quote \" backslash \\ slash / newline \n tab \t cr \r ctl \u0001 \u001f <>&' é 日本 🔐 {{ data.id }} {{{x}}} \u2028 end"
 	payload := event(t, renderer.RequestCreated, 1, map[string]any{
-		"data.justification":   awkward,
-		"data.requester.name":  `O'Brien "Bob" <b>`,
-		"data.access_groups":   groups("prod-postgres", "postgresql"),
+		"data.justification":    awkward,
+		"data.requester.name":   `O'Brien "Bob" <b>`,
+		"data.access_groups":    groups("prod-postgres", "postgresql"),
 		"data.access_flow.name": "Flow\\with\\backslashes",
 	})
 	td.publish("apono.events.RequestCreated", payload)
