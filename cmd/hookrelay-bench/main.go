@@ -152,6 +152,8 @@ type result struct {
 	stopErr                                       error
 	pubTook                                       time.Duration
 	http, js                                      ceiling
+	// load tells how the machine was shared in each phase.
+	relayLoad, httpLoad, jsLoad contention
 }
 
 func (b *bench) logf(format string, a ...any) {
@@ -316,6 +318,7 @@ func (b *bench) relayPhase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	snap0 := snapCPU(ticks)
 	wctx, wcancel := context.WithTimeout(ctx, b.o.timeout)
 	defer wcancel()
 	b.rec.base = time.Now()
@@ -372,6 +375,7 @@ wait:
 		if err == nil {
 			r.cpu = cpu1 - cpu0
 		}
+		r.relayLoad = between(snap0, snapCPU(ticks), r.cpu)
 		r.peakRSS, _ = peakRSS(relay.pid())
 	}
 	if !published && pubErr == nil {
@@ -420,9 +424,13 @@ func (b *bench) ceilings(ctx context.Context) {
 	defer cancel()
 	b.sink.Reset()
 	b.logf("HTTP ceiling: %d requests, %d workers", n, b.o.concurrency)
+	ticks := clockTicks()
+	s0 := snapCPU(ticks)
 	b.res.http = httpCeiling(cctx, b.sinkURL+b.m.sinkPath, b.bodies, n, b.o.concurrency)
+	s1 := snapCPU(ticks)
 	b.logf("JetStream ceiling: %d messages", n)
 	b.res.js = jsCeiling(cctx, filepath.Join(b.dir, "js-ceiling"), b.payloads, n)
+	b.res.httpLoad, b.res.jsLoad = between(s0, s1, 0), between(s1, snapCPU(ticks), 0)
 }
 
 // report prints the human-readable summary and, last, the RESULT line.
@@ -453,6 +461,9 @@ func (b *bench) report() {
 	fmt.Fprintf(w, "  relay shutdown    %s\n", stop)
 	fmt.Fprintf(w, "  HTTP ceiling      %s\n", describe(r.http, "req/s", fmt.Sprintf("net/http, %d workers, same bodies, same sink", b.o.concurrency)))
 	fmt.Fprintf(w, "  JetStream ceiling %s\n", describe(r.js, "msgs/s", "in-process server, file stream, pull Consume + Ack"))
+	fmt.Fprintf(w, "  machine load      relay phase: relay %.2f cores, %s\n", safeDiv(r.cpu.Seconds(), r.relayLoad.wall.Seconds()), r.relayLoad)
+	fmt.Fprintf(w, "                    HTTP ceiling: %s\n", r.httpLoad)
+	fmt.Fprintf(w, "                    JetStream ceiling (publish+consume): %s\n", r.jsLoad)
 	fmt.Fprintf(w, "  relay = %.2f × HTTP ceiling, %.2f × JetStream ceiling\n",
 		safeDiv(r.perSec, r.http.perSec), safeDiv(r.perSec, r.js.perSec))
 	fmt.Fprintf(w, "RESULT mode=%s events_per_s=%s cpu_us_per_event=%s peak_rss_mib=%s p99_ms=%s lost=%d http_ceiling_per_s=%s js_ceiling_per_s=%s\n",

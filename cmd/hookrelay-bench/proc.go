@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -88,4 +89,63 @@ func parseVmHWM(f interface{ Read([]byte) (int, error) }) (int64, error) {
 		return 0, err
 	}
 	return 0, fmt.Errorf("proc status: no VmHWM")
+}
+
+// cpuSnap is the machine's busy CPU time and this process's CPU time at one
+// moment, to tell how much of the machine other processes took.
+type cpuSnap struct {
+	at   time.Time
+	host time.Duration // busy time of all CPUs (steal included)
+	self time.Duration
+}
+
+// snapCPU reads /proc/stat and /proc/self/stat; errors give zeros.
+func snapCPU(ticks int64) cpuSnap {
+	s := cpuSnap{at: time.Now()}
+	s.self, _ = cpuTime(os.Getpid(), ticks)
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return s
+	}
+	s.host = parseHostBusy(b, ticks)
+	return s
+}
+
+// parseHostBusy sums user, nice, system, irq, softirq and steal of the
+// "cpu" line of /proc/stat.
+func parseHostBusy(b []byte, ticks int64) time.Duration {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system irq softirq steal
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		busy += v
+	}
+	return time.Duration(busy) * time.Second / time.Duration(ticks)
+}
+
+// contention is how the machine's CPU was shared between two snapshots.
+type contention struct {
+	wall, self, others time.Duration
+}
+
+// between computes the contention from a to b, given the relay's CPU time
+// in that span (zero when it was not running).
+func between(a, b cpuSnap, relay time.Duration) contention {
+	c := contention{wall: b.at.Sub(a.at), self: b.self - a.self}
+	c.others = max(b.host-a.host-c.self-relay, 0)
+	return c
+}
+
+// String prints cores used by the bench and by other processes.
+func (c contention) String() string {
+	if c.wall <= 0 {
+		return "unknown"
+	}
+	w := c.wall.Seconds()
+	return fmt.Sprintf("bench process %.2f cores, other processes %.2f cores (of %d)",
+		c.self.Seconds()/w, c.others.Seconds()/w, runtime.NumCPU())
 }
