@@ -349,7 +349,9 @@ func TestHook_BreakerOpenCostsNoAttempt(t *testing.T) {
 			}
 			return sender.Attempt{Response: &sender.ResponseData{Status: 400}}, &sender.Error{Class: sender.Permanent, Reason: sender.ReasonClientError, StatusCode: 400, Err: errors.New("400 Bad Request")}
 		},
-		breaker: func() sender.BreakerStatus { return sender.BreakerStatus{State: "open", OpenRemaining: 20 * time.Millisecond} },
+		breaker: func() sender.BreakerStatus {
+			return sender.BreakerStatus{State: "open", OpenRemaining: 20 * time.Millisecond}
+		},
 	}
 	f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 1, MaxAttempts: 2}}, map[string]Sender{"a": s})
 	f.publish(t, "x")
