@@ -26,9 +26,11 @@ type Counts struct {
 // pauses while the breaker is open, and a pool of workers.
 type hook struct {
 	r    *Relay
-	cfg  Webhook
-	s    Sender
-	cons jetstream.Consumer
+	cfg   Webhook
+	s     Sender
+	bs    BatchSender // set for batching webhooks
+	batch *batcher
+	cons  jetstream.Consumer
 
 	work  chan jetstream.Msg
 	pause chan time.Duration
@@ -46,7 +48,7 @@ type hook struct {
 }
 
 func newHook(r *Relay, w Webhook, s Sender) *hook {
-	return &hook{
+	h := &hook{
 		r:     r,
 		cfg:   w,
 		s:     s,
@@ -55,6 +57,11 @@ func newHook(r *Relay, w Webhook, s Sender) *hook {
 		stopc: make(chan struct{}),
 		free:  make(map[uint64]uint64),
 	}
+	if w.Batch != nil {
+		h.bs = s.(BatchSender)
+		h.batch = newBatcher(h, *w.Batch)
+	}
+	return h
 }
 
 // consumerConfig keeps AckWait above the time a message can spend waiting
@@ -65,6 +72,13 @@ func (h *hook) consumerConfig() jetstream.ConsumerConfig {
 	if maxPending < 1024 {
 		maxPending = 1024
 	}
+	ackWait := 2*h.cfg.Timeout + 30*time.Second
+	if b := h.cfg.Batch; b != nil {
+		// A whole batch per worker in flight, one filling and one queued;
+		// a message may wait MaxWait, then a request and its 413 splits.
+		maxPending = max(b.MaxEvents*(h.cfg.Concurrency+2), 1024)
+		ackWait = b.MaxWait + 6*h.cfg.Timeout + 30*time.Second
+	}
 	if h.cfg.Ordered {
 		maxPending = 1
 	}
@@ -72,7 +86,7 @@ func (h *hook) consumerConfig() jetstream.ConsumerConfig {
 		Durable:       DefaultSenderDurablePfx + h.cfg.Name,
 		Description:   "hookrelay: deliver to webhook " + h.cfg.Name,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       2*h.cfg.Timeout + 30*time.Second,
+		AckWait:       ackWait,
 		MaxAckPending: maxPending,
 		MaxDeliver:    -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -82,7 +96,10 @@ func (h *hook) consumerConfig() jetstream.ConsumerConfig {
 }
 
 func (h *hook) pullMax() int {
-	if h.cfg.Ordered {
+	switch {
+	case h.batch != nil:
+		return min(h.cfg.Batch.MaxEvents*2, 20000)
+	case h.cfg.Ordered:
 		return 1
 	}
 	return h.cfg.Concurrency * 2
@@ -93,6 +110,12 @@ func (h *hook) start(ctx context.Context) error {
 		h.wg.Add(1)
 		go func() {
 			defer h.wg.Done()
+			if h.batch != nil {
+				for b := range h.batch.out {
+					h.deliverBatch(ctx, h.bs, b)
+				}
+				return
+			}
 			for m := range h.work {
 				h.deliver(ctx, m)
 			}
@@ -100,7 +123,7 @@ func (h *hook) start(ctx context.Context) error {
 	}
 	cc, err := h.consume()
 	if err != nil {
-		close(h.work)
+		h.closeWork()
 		h.wg.Wait()
 		return err
 	}
@@ -112,8 +135,21 @@ func (h *hook) start(ctx context.Context) error {
 	return nil
 }
 
+// closeWork ends the workers' input once nothing more can arrive.
+func (h *hook) closeWork() {
+	if h.batch != nil {
+		h.batch.close()
+		return
+	}
+	close(h.work)
+}
+
 func (h *hook) consume() (jetstream.ConsumeContext, error) {
-	return h.cons.Consume(func(m jetstream.Msg) { h.work <- m },
+	handler := func(m jetstream.Msg) { h.work <- m }
+	if h.batch != nil {
+		handler = h.batch.add
+	}
+	return h.cons.Consume(handler,
 		jetstream.PullMaxMessages(h.pullMax()),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			h.r.log.Debug("deliveries consumer", zap.String("webhook", h.cfg.Name), zap.Error(err))
@@ -124,7 +160,7 @@ func (h *hook) consume() (jetstream.ConsumeContext, error) {
 // (buffered messages are handed back without an attempt) and fetches
 // nothing until the breaker lets a probe through.
 func (h *hook) pump(cc jetstream.ConsumeContext) {
-	defer close(h.work)
+	defer h.closeWork()
 	for {
 		select {
 		case <-h.stopc:
@@ -134,6 +170,9 @@ func (h *hook) pump(cc jetstream.ConsumeContext) {
 		case d := <-h.pause:
 			cc.Drain()
 			<-cc.Closed()
+			if h.batch != nil {
+				h.batch.flush()
+			}
 			h.r.log.Info("breaker open: pausing deliveries", zap.String("webhook", h.cfg.Name), zap.Duration("for", d))
 			t := time.NewTimer(d)
 			select {

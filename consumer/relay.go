@@ -74,6 +74,9 @@ type Webhook struct {
 	Ordered     bool
 	Timeout     time.Duration
 	MaxAttempts int
+	// Batch, when set, sends many deliveries per request; the webhook's
+	// Sender must then be a BatchSender.
+	Batch *BatchPolicy
 }
 
 // Router decides which webhooks an event goes to and renders each body. An
@@ -205,6 +208,16 @@ func New(js jetstream.JetStream, cfg Config, router Router, senders map[string]S
 		}
 		if w.Timeout <= 0 {
 			w.Timeout = 10 * time.Second
+		}
+		if w.Batch != nil {
+			if _, ok := s.(BatchSender); !ok {
+				return nil, fmt.Errorf("consumer: webhook %q batches but its sender cannot send batches", w.Name)
+			}
+			b := *w.Batch
+			if b.MaxEvents <= 0 || b.MaxBytes <= 0 || b.MaxWait <= 0 {
+				return nil, fmt.Errorf("consumer: webhook %q: batch limits must be positive", w.Name)
+			}
+			w.Batch = &b
 		}
 		r.hooks[w.Name] = newHook(r, w, s)
 		r.order = append(r.order, w.Name)

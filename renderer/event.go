@@ -42,18 +42,12 @@ func DecodeEvent(b []byte, maxBytes int) (*Event, error) {
 		return nil, fmt.Errorf("%w: invalid byte at offset %d", ErrInvalidUTF8, invalidUTF8Offset(b))
 	}
 
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, malformed(err, dec)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: trailing data after the JSON value at offset %d", ErrMalformed, skipSpace(b, dec.InputOffset()))
-	}
-	root, ok := v.(map[string]any)
+	root, ok := decodeObject(b)
 	if !ok {
-		return nil, fmt.Errorf("%w: got %s", ErrNotObject, jsonKind(v))
+		var err error
+		if root, err = decodeStd(b); err != nil {
+			return nil, err
+		}
 	}
 
 	ev := &Event{Root: root}
@@ -89,6 +83,26 @@ func DecodeEvent(b []byte, maxBytes int) (*Event, error) {
 		return nil, fmt.Errorf("%w: data is %s, want an object", ErrMalformed, jsonKind(d))
 	}
 	return ev, nil
+}
+
+// decodeStd decodes the payload with encoding/json (a json.Decoder with
+// UseNumber). It is the reference decodeObject matches, and it names the
+// problem and its offset for every payload decodeObject does not accept.
+func decodeStd(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, malformed(err, dec)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: trailing data after the JSON value at offset %d", ErrMalformed, skipSpace(b, dec.InputOffset()))
+	}
+	root, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: got %s", ErrNotObject, jsonKind(v))
+	}
+	return root, nil
 }
 
 // malformed turns a json decoding error into an ErrMalformed error with an offset.

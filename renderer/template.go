@@ -25,6 +25,7 @@ type Template struct {
 	rewritten string
 	depths    []int // per simple mustache: rawMode, 0 (JSON value) or string depth
 	tpl       *raymond.Template
+	fast      *fastTemplate // nil when the template needs raymond
 }
 
 // mustache is one output mustache found in a template's source.
@@ -104,7 +105,7 @@ func CompileTemplate(src string, isJSON bool) (*Template, error) {
 	// and log does not write to the process-wide logger.
 	tpl.RegisterHelper("lookup", lookupHelper)
 	tpl.RegisterHelper("log", func(string) raymond.SafeString { return "" })
-	return &Template{source: orig, json: isJSON, rewritten: rewritten, depths: depths, tpl: tpl}, nil
+	return &Template{source: orig, json: isJSON, rewritten: rewritten, depths: depths, tpl: tpl, fast: compileFast(rewritten)}, nil
 }
 
 // valueHelper returns the helper that formats a value for depth d.
@@ -143,11 +144,52 @@ func (t *Template) Source() string { return t.source }
 // JSON template it returns a *RenderError wrapping ErrInvalidJSON when the
 // output is not valid JSON; an execution failure gives a *RenderError
 // wrapping ErrExec.
-func (t *Template) Render(ev *Event) (out []byte, err error) {
+//
+// A template made only of simple path mustaches renders without raymond,
+// appending straight into a pooled buffer; its output is byte for byte what
+// raymond produces, and it falls back to raymond for any value it cannot
+// resolve exactly the same way.
+func (t *Template) Render(ev *Event) ([]byte, error) {
 	var ctx map[string]any
 	if ev != nil {
 		ctx = ev.Root
 	}
+	if t.fast != nil {
+		if out, ok, err := t.renderFast(ctx); ok {
+			return out, err
+		}
+	}
+	return t.renderRaymond(ctx)
+}
+
+// renderFast renders with the fast form. ok is false when the event needs
+// raymond.
+func (t *Template) renderFast(ctx map[string]any) (out []byte, ok bool, err error) {
+	rb := bufferPool.Get().(*renderBuffer)
+	defer func() {
+		if r := recover(); r != nil {
+			out, ok, err = nil, false, nil // let raymond report it
+		}
+		if cap(rb.b) <= maxPooledBuffer {
+			rb.b = rb.b[:0]
+			bufferPool.Put(rb)
+		}
+	}()
+	buf, ok := t.fast.render(rb.b[:0], ctx)
+	rb.b = buf
+	if !ok {
+		return nil, false, nil
+	}
+	if t.json && !validJSON(buf) {
+		return nil, true, invalidJSON(buf)
+	}
+	out = make([]byte, len(buf))
+	copy(out, buf)
+	return out, true, nil
+}
+
+// renderRaymond renders by executing the rewritten template with raymond.
+func (t *Template) renderRaymond(ctx map[string]any) (out []byte, err error) {
 	if ctx == nil {
 		ctx = map[string]any{}
 	}
@@ -161,7 +203,7 @@ func (t *Template) Render(ev *Event) (out []byte, err error) {
 		return nil, &RenderError{Offset: -1, Err: fmt.Errorf("%w: %v", ErrExec, err)}
 	}
 	out = []byte(s)
-	if t.json && !json.Valid(out) {
+	if t.json && !validJSON(out) {
 		return nil, invalidJSON(out)
 	}
 	return out, nil
@@ -204,9 +246,14 @@ func findMustaches(src string, toks []lexer.Token) ([]mustache, string) {
 				return ms, skel.String()
 			}
 			c := toks[j]
+			// A lone path is one run of ids, separators and @ with no
+			// space inside; "{{ helper a b }}" is a helper call.
 			simple := j > i+1
-			for _, it := range toks[i+1 : j] {
+			for k, it := range toks[i+1 : j] {
 				if it.Kind != lexer.TokenID && it.Kind != lexer.TokenSep && it.Kind != lexer.TokenData {
+					simple = false
+				}
+				if prev := toks[i+k]; k > 0 && prev.Pos+len(prev.Val) != it.Pos {
 					simple = false
 				}
 			}

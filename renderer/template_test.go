@@ -198,3 +198,20 @@ func TestIsJSONTemplate(t *testing.T) {
 		}
 	}
 }
+
+// Ensure a helper called with only path arguments ({{ lookup a b }}) is
+// treated as a helper call, not as a lone path.
+func TestTemplate_Render_HelperWithPathArgs(t *testing.T) {
+	ev := mustDecode(t, []byte(`{"event_type":"Manual","data":{"list":["x","y"],"groups":[{"name":"g0"}],"key":"name","one":1}}`))
+	tpl, err := CompileTemplate(`{"g": "{{ lookup data.groups.[0] data.key }}", "h": {{ lookup data.list data.one }}, "p": "{{ data.key }}"}`, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tpl.Render(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"g": "g0", "h": "y", "p": "name"}`; string(got) != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}

@@ -94,15 +94,46 @@ func appendValue(dst []byte, v any, depth int) []byte {
 	case depth == 1:
 		return appendEscaped(dst, text)
 	}
-	// Escape for the innermost level first, then once per outer level.
-	cur := appendEscaped(nil, text)
-	var next []byte
-	for i := 1; i < depth; i++ {
-		next = appendEscaped(next[:0], string(cur))
-		cur, next = next, cur
-	}
-	return append(dst, cur...)
+	return appendEscapedDepth(dst, text, depth)
 }
+
+// appendEscapedDepth appends text JSON-string escaped depth (≥ 2) times,
+// innermost level first. The first escaping leaves only '\' and '"' for
+// later levels to change (control characters, U+2028, U+2029 and invalid
+// UTF-8 have become ASCII escapes), and escaping k more times turns each of
+// those into 2^k-1 backslashes followed by itself.
+func appendEscapedDepth(dst []byte, text string, depth int) []byte {
+	if !needsEscape(text) {
+		return append(dst, text...)
+	}
+	var scratch [512]byte
+	level1 := appendEscaped(scratch[:0], text)
+	if depth > maxClosedFormDepth {
+		// Too many backslashes to count in an int: escape level by level.
+		cur := level1
+		for i := 1; i < depth; i++ {
+			cur = appendEscaped(nil, string(cur))
+		}
+		return append(dst, cur...)
+	}
+	extra := 1<<(depth-1) - 1
+	start := 0
+	for i, c := range level1 {
+		if c != '\\' && c != '"' {
+			continue
+		}
+		dst = append(dst, level1[start:i]...)
+		for range extra {
+			dst = append(dst, '\\')
+		}
+		start = i
+	}
+	return append(dst, level1[start:]...)
+}
+
+// maxClosedFormDepth is the deepest string depth appendEscapedDepth escapes
+// in one pass.
+const maxClosedFormDepth = 16
 
 // appendFloat appends a float as plain decimal; NaN and infinities (which
 // JSON cannot carry) become null at depth 0 and empty text elsewhere.

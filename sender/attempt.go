@@ -73,15 +73,22 @@ type ResponseData struct {
 	Truncated bool `json:"truncated,omitempty"`
 }
 
-// requestData builds the redacted record of the request for d.
-func (s *Sender) requestData(d Delivery) RequestData {
+// requestData builds the redacted record of the request for o.
+func (s *Sender) requestData(o *outgoing) RequestData {
 	h := maps.Clone(s.display)
-	h[idempotencyKey] = d.ID
-	if d.ContentType != "" && !s.ctConfigured {
-		h[contentType] = d.ContentType
+	h[idempotencyKey] = o.id
+	if o.contentType != "" && !s.ctConfigured {
+		h[contentType] = o.contentType
+	}
+	if o.encoding != "" {
+		h[contentEncoding] = o.encoding
 	}
 	rd := RequestData{Method: s.method, URL: s.displayURL, Headers: h}
-	body := d.Body
+	if o.record != nil {
+		rd.Body, rd.Truncated = o.record()
+		return rd
+	}
+	body := o.body
 	if len(body) > MaxRecordedBody {
 		body, rd.Truncated = body[:MaxRecordedBody], true
 	}

@@ -17,6 +17,19 @@
 // may reference ${VAR} or ${VAR:-default}; they are expanded from the
 // environment on every Send and never stored.
 //
+// # Batches
+//
+// SendBatch sends many JSON log entries in one request, as Coralogix's
+// /logs/v1/singles endpoint takes them: a JSON array written straight into a
+// pooled gzip writer (Content-Encoding gzip, BestSpeed), with BatchID of the
+// entry IDs as Idempotency-Key so that a retried group carries the same key.
+// Each request goes through the same attempt path as Send: headers,
+// breaker, timeout, redaction and classification. A 413 answer splits the
+// group in halves, sent at once; an entry refused alone fails with
+// ErrEntryTooLarge. The BatchResult lists every request made and one error
+// per entry. Attempt records hold the uncompressed array up to
+// MaxRecordedBody; more of it is never built.
+//
 // # Classification
 //
 // 2xx is delivered. 408, 429, 5xx, attempt timeouts and network errors are

@@ -42,3 +42,15 @@ var ErrUnexpectedStatus = errors.New("sender: unexpected status")
 // ErrAttemptTimeout is the cause of an attempt that ran longer than the
 // endpoint's Timeout.
 var ErrAttemptTimeout = errors.New("sender: attempt timed out")
+
+// ErrEntryTooLarge is wrapped by the *Error that SendBatch gives an entry
+// that the endpoint refused with 413 even when sent alone.
+var ErrEntryTooLarge = errors.New("sender: batch entry too large")
+
+// ErrBadEntry is wrapped by the *Error that SendBatch gives an entry that is
+// not a JSON object; such an entry is not sent.
+var ErrBadEntry = errors.New("sender: bad batch entry")
+
+// errBodyClosed is returned by a batch request body read after the
+// transport closed it.
+var errBodyClosed = errors.New("sender: request body closed")

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/sony/gobreaker/v2"
 	"go.uber.org/zap"
 )
@@ -53,9 +55,10 @@ const (
 )
 
 const (
-	idempotencyKey = "Idempotency-Key"
-	contentType    = "Content-Type"
-	userAgent      = "User-Agent"
+	idempotencyKey  = "Idempotency-Key"
+	contentType     = "Content-Type"
+	contentEncoding = "Content-Encoding"
+	userAgent       = "User-Agent"
 )
 
 // RetryPolicy says how often and how patiently a delivery is retried. The
@@ -162,7 +165,9 @@ type Sender struct {
 	log     *zap.Logger
 	now     func() time.Time
 	rand    func() float64
-	bufs    sync.Pool
+	bufs    sync.Pool // response buffers of MaxRecordedBody bytes
+	wires   sync.Pool // *wireBuf: compressed batch bodies
+	gzips   sync.Pool // *gzip.Writer at gzip.BestSpeed
 }
 
 // New validates ep and builds its client and breaker. It fails, wrapping one
@@ -237,6 +242,11 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 		}
 	}
 	s.bufs.New = func() any { b := make([]byte, MaxRecordedBody); return &b }
+	s.wires.New = func() any { return &wireBuf{pool: &s.wires} }
+	s.gzips.New = func() any {
+		zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level cannot fail
+		return zw
+	}
 	s.base[userAgent] = []string{opts.UserAgent}
 	s.display[userAgent] = opts.UserAgent
 	for i, h := range headers {
@@ -363,10 +373,34 @@ func (s *Sender) Close() { s.client.CloseIdleConnections() }
 // redacted: no secret header value, user info or query value appears in it,
 // in the error or in the logs.
 func (s *Sender) Send(ctx context.Context, d Delivery) (Attempt, error) {
+	att, e := s.attempt(ctx, &outgoing{id: d.ID, contentType: d.ContentType, body: d.Body})
+	if e != nil {
+		return att, e
+	}
+	return att, nil
+}
+
+// outgoing is one request to make: Send builds it from a Delivery and
+// SendBatch from a run of entries.
+type outgoing struct {
+	id          string // the Idempotency-Key
+	contentType string // "" for the endpoint's or the default Content-Type
+	encoding    string // Content-Encoding; "" for none
+	body        []byte // the bytes sent, unless wire is set
+	wire        *wireBuf
+	entries     int                   // number of batch entries; 0 for a Delivery
+	record      func() (string, bool) // the recorded body when body is not it
+}
+
+// attempt makes one attempt to send o: it checks the context, builds the
+// headers, asks the breaker, sends, reads and classifies the response, and
+// tells the breaker and the log. It is the single path of Send and
+// SendBatch.
+func (s *Sender) attempt(ctx context.Context, o *outgoing) (Attempt, *Error) {
 	if err := ctx.Err(); err != nil {
 		return Attempt{}, &Error{Class: Retryable, Reason: ReasonContextCanceled, Err: context.Cause(ctx)}
 	}
-	h, err := s.header(d)
+	h, err := s.header(o)
 	if err != nil {
 		return Attempt{}, &Error{Class: Permanent, Reason: ReasonConfig, Err: err}
 	}
@@ -377,15 +411,16 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (Attempt, error) {
 	}
 
 	start := s.now()
-	att := Attempt{StartedAt: start, Request: s.requestData(d)}
+	att := Attempt{StartedAt: start, Request: s.requestData(o)}
 	reqCtx, cancel := context.WithTimeoutCause(ctx, s.timeout, ErrAttemptTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(reqCtx, s.method, s.url, bytes.NewReader(d.Body))
+	req, err := http.NewRequestWithContext(reqCtx, s.method, s.url, nil)
 	if err != nil {
 		done(errBreakerExcluded)
 		return att, &Error{Class: Permanent, Reason: ReasonBadURL,
 			Err: fmt.Errorf("%w: %s: cannot build request", ErrBadURL, s.displayURL)}
 	}
+	o.attach(req)
 	if host := h.Get("Host"); host != "" {
 		req.Host = host
 		delete(h, "Host")
@@ -398,7 +433,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (Attempt, error) {
 		e := s.transportError(ctx, reqCtx, err)
 		att.Duration = s.now().Sub(start)
 		done(breakerOutcome(e))
-		s.logAttempt(d, &att, e)
+		s.logAttempt(o, &att, e)
 		return att, e
 	}
 	att.Response = s.readResponse(resp, sc)
@@ -407,7 +442,7 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (Attempt, error) {
 	class, reason := Classify(resp.StatusCode)
 	if class == Delivered {
 		done(nil)
-		s.logAttempt(d, &att, nil)
+		s.logAttempt(o, &att, nil)
 		return att, nil
 	}
 	e := &Error{
@@ -418,16 +453,36 @@ func (s *Sender) Send(ctx context.Context, d Delivery) (Attempt, error) {
 		Err:        statusError(resp.StatusCode, snippet(att.Response.Body)),
 	}
 	done(breakerOutcome(e))
-	s.logAttempt(d, &att, e)
+	s.logAttempt(o, &att, e)
 	return att, e
 }
 
-// header builds the request headers for d, expanding ${VAR} references.
-func (s *Sender) header(d Delivery) (http.Header, error) {
-	if d.ID == "" || !validValue(d.ID) {
+// attach sets o's body on req, rewindable so that the transport can retry
+// on a stale connection.
+func (o *outgoing) attach(req *http.Request) {
+	if o.wire != nil {
+		req.ContentLength = int64(o.wire.buf.Len())
+		req.Body = o.wire.reader()
+		req.GetBody = func() (io.ReadCloser, error) { return o.wire.reader(), nil }
+		return
+	}
+	if len(o.body) == 0 {
+		req.Body = http.NoBody
+		req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+		return
+	}
+	body := o.body
+	req.ContentLength = int64(len(body))
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+}
+
+// header builds the request headers for o, expanding ${VAR} references.
+func (s *Sender) header(o *outgoing) (http.Header, error) {
+	if o.id == "" || !validValue(o.id) {
 		return nil, fmt.Errorf("%w: delivery ID is empty or holds a control character", ErrBadHeader)
 	}
-	if !validValue(d.ContentType) {
+	if !validValue(o.contentType) {
 		return nil, fmt.Errorf("%w: content type holds a control character", ErrBadHeader)
 	}
 	h := s.base.Clone()
@@ -442,9 +497,12 @@ func (s *Sender) header(d Delivery) (http.Header, error) {
 		}
 		h[t.name][0] = v
 	}
-	h[idempotencyKey][0] = d.ID
-	if d.ContentType != "" && !s.ctConfigured {
-		h[contentType][0] = d.ContentType
+	h[idempotencyKey][0] = o.id
+	if o.contentType != "" && !s.ctConfigured {
+		h[contentType][0] = o.contentType
+	}
+	if o.encoding != "" {
+		h[contentEncoding] = []string{o.encoding}
 	}
 	return h, nil
 }
@@ -489,7 +547,7 @@ func breakerOutcome(e *Error) error {
 }
 
 // logAttempt logs one attempt at debug level. Only redacted data is logged.
-func (s *Sender) logAttempt(d Delivery, att *Attempt, e *Error) {
+func (s *Sender) logAttempt(o *outgoing, att *Attempt, e *Error) {
 	ce := s.log.Check(zap.DebugLevel, "delivery attempt")
 	if ce == nil {
 		return
@@ -499,10 +557,13 @@ func (s *Sender) logAttempt(d Delivery, att *Attempt, e *Error) {
 		status = att.Response.Status
 	}
 	fields := []zap.Field{
-		zap.String("delivery_id", d.ID),
+		zap.String("delivery_id", o.id),
 		zap.String("url", s.displayURL),
 		zap.Int("status", status),
 		zap.Duration("duration", att.Duration),
+	}
+	if o.entries > 0 {
+		fields = append(fields, zap.Int("entries", o.entries))
 	}
 	if e != nil {
 		fields = append(fields, zap.Stringer("class", e.Class), zap.Stringer("reason", e.Reason), zap.Error(e))

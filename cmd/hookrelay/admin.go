@@ -178,7 +178,7 @@ func (d *Daemon) testWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "test event: "+err.Error())
 		return
 	}
-	res, err := d.sendTest(r.Context(), name, ev)
+	res, err := d.sendTest(r.Context(), name, ev, body)
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
@@ -186,13 +186,29 @@ func (d *Daemon) testWebhook(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-func (d *Daemon) sendTest(ctx context.Context, name string, ev *renderer.Event) (testResult, error) {
-	rendered, err := d.rd.Render(name, ev)
-	if err != nil {
-		return testResult{}, fmt.Errorf("rendering webhook %q: %w", name, err)
-	}
+func (d *Daemon) sendTest(ctx context.Context, name string, ev *renderer.Event, raw []byte) (testResult, error) {
 	did := "test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	att, sendErr := d.testSenders[name].Send(ctx, sender.Delivery{ID: did, Body: rendered})
+	var att sender.Attempt
+	var sendErr error
+	if cx := d.coralogix[name]; cx != nil {
+		entry, err := cx.Entry(ev, raw)
+		if err != nil {
+			return testResult{}, fmt.Errorf("rendering webhook %q: %w", name, err)
+		}
+		res := d.testSenders[name].SendBatch(ctx, []sender.BatchEntry{{ID: did, JSON: entry}})
+		if n := len(res.Attempts); n > 0 {
+			att = res.Attempts[n-1].Attempt
+		}
+		if len(res.Errs) > 0 {
+			sendErr = res.Errs[0]
+		}
+	} else {
+		rendered, err := d.rd.Render(name, ev)
+		if err != nil {
+			return testResult{}, fmt.Errorf("rendering webhook %q: %w", name, err)
+		}
+		att, sendErr = d.testSenders[name].Send(ctx, sender.Delivery{ID: did, Body: rendered})
+	}
 	inv := store.Invocation{
 		Webhook:    name,
 		DeliveryID: did,

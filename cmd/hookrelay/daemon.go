@@ -43,6 +43,7 @@ type Daemon struct {
 
 	senders     map[string]*sender.Sender
 	testSenders map[string]*sender.Sender
+	coralogix   map[string]*renderer.Coralogix // webhooks in native Coralogix mode
 
 	adminSrv *http.Server
 	adminLn  net.Listener
@@ -74,6 +75,9 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 	}
 	d.rd = rd
 
+	if d.coralogix, err = coralogixRenderers(cfg); err != nil {
+		return nil, userError{err}
+	}
 	d.senders = make(map[string]*sender.Sender, len(cfg.Webhooks))
 	d.testSenders = make(map[string]*sender.Sender, len(cfg.Webhooks))
 	for i := range cfg.Webhooks {
@@ -105,17 +109,62 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 func rendererWebhooks(cfg *config.Config) []renderer.Webhook {
 	out := make([]renderer.Webhook, 0, len(cfg.Webhooks))
 	for _, w := range cfg.Webhooks {
-		out = append(out, renderer.Webhook{
+		rw := renderer.Webhook{
 			Name:         w.Name,
 			Active:       w.Active,
 			Triggers:     triggers(w.Triggers),
 			Filters:      w.Filters,
 			BodyTemplate: w.BodyTemplate,
 			JSON:         w.IsJSON(),
-		})
+		}
+		if w.Coralogix != nil {
+			// The body is the log entry, rendered by renderer.Coralogix.
+			rw.BodyTemplate, rw.JSON = "", false
+		}
+		out = append(out, rw)
 	}
 	return out
 }
+
+// coralogixRenderers builds the log-entry renderer of every webhook in
+// native Coralogix mode.
+func coralogixRenderers(cfg *config.Config) (map[string]*renderer.Coralogix, error) {
+	out := map[string]*renderer.Coralogix{}
+	host, _ := os.Hostname()
+	for _, w := range cfg.Webhooks {
+		c := w.Coralogix
+		if c == nil {
+			continue
+		}
+		sev := map[renderer.Trigger]int{}
+		for t, name := range c.Severity {
+			n, ok := config.CoralogixSeverity(name)
+			pt, err := renderer.ParseTrigger(t)
+			if ok && err == nil {
+				sev[pt] = n
+			}
+		}
+		text := c.BodyTemplate
+		if text == "" {
+			text = w.BodyTemplate
+		}
+		cx, err := renderer.NewCoralogix(renderer.CoralogixSpec{
+			ApplicationName: c.ApplicationName,
+			SubsystemName:   c.SubsystemName,
+			TextTemplate:    text,
+			Severity:        sev,
+			ComputerName:    host,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("webhook %q: coralogix: %w", w.Name, err)
+		}
+		out[w.Name] = cx
+	}
+	return out, nil
+}
+
+// CoralogixSinglesPath is where native Coralogix mode sends its batches.
+const CoralogixSinglesPath = "/logs/v1/singles"
 
 func triggers(names []string) []renderer.Trigger {
 	out := make([]renderer.Trigger, 0, len(names))
@@ -128,10 +177,14 @@ func triggers(names []string) []renderer.Trigger {
 }
 
 func endpoint(w *config.Webhook) sender.Endpoint {
+	url, method := w.URL, w.Method
+	if w.Coralogix != nil {
+		url, method = w.Coralogix.BaseURL()+CoralogixSinglesPath, "POST"
+	}
 	return sender.Endpoint{
 		Name:        w.Name,
-		Method:      w.Method,
-		URL:         w.URL,
+		Method:      method,
+		URL:         url,
 		Headers:     w.Headers,
 		Timeout:     time.Duration(w.Timeout),
 		Concurrency: w.Concurrency,
@@ -212,13 +265,21 @@ func consumerConfig(cfg *config.Config) consumer.Config {
 		LagInterval:    consumer.DefaultLagInterval,
 	}
 	for _, w := range cfg.Webhooks {
-		c.Webhooks = append(c.Webhooks, consumer.Webhook{
+		cw := consumer.Webhook{
 			Name:        w.Name,
 			Concurrency: w.Concurrency,
 			Ordered:     w.Ordered,
 			Timeout:     time.Duration(w.Timeout),
 			MaxAttempts: w.Retry.MaxAttempts,
-		})
+		}
+		if cx := w.Coralogix; cx != nil {
+			cw.Batch = &consumer.BatchPolicy{
+				MaxEvents: cx.Batch.MaxEvents,
+				MaxBytes:  cx.Batch.MaxBytes,
+				MaxWait:   time.Duration(cx.Batch.MaxWait),
+			}
+		}
+		c.Webhooks = append(c.Webhooks, cw)
 	}
 	return c
 }

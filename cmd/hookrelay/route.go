@@ -57,7 +57,13 @@ func (d *Daemon) Route(payload []byte, target string) (consumer.Routed, error) {
 	}
 	out := consumer.Routed{EventType: ev.Type, Deliveries: make([]consumer.Rendered, 0, len(names))}
 	for _, name := range names {
-		body, err := d.rd.Render(name, ev)
+		var body []byte
+		var err error
+		if cx := d.coralogix[name]; cx != nil {
+			body, err = cx.Entry(ev, payload)
+		} else {
+			body, err = d.rd.Render(name, ev)
+		}
 		out.Deliveries = append(out.Deliveries, consumer.Rendered{Webhook: name, Body: body, Err: err})
 	}
 	return out, nil

@@ -1,0 +1,383 @@
+package renderer
+
+import (
+	"encoding/json"
+	"sync"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// maxFastDecodeDepth is the nesting depth decodeObject handles; deeper
+// payloads go to encoding/json, which owns the nesting limit.
+const maxFastDecodeDepth = 512
+
+// jsonDecoder decodes a JSON document into the tree encoding/json produces
+// for an any with UseNumber: map[string]any, []any, json.Number, string,
+// bool and nil. Every string shares one copy of the input.
+type jsonDecoder struct {
+	s     string
+	i     int
+	depth int
+	keys  []string // pending object keys, a stack shared by all levels
+	vals  []any    // pending object values and array elements
+}
+
+// decoderPool recycles decoders and their stacks.
+var decoderPool = sync.Pool{New: func() any {
+	return &jsonDecoder{keys: make([]string, 0, 64), vals: make([]any, 0, 64)}
+}}
+
+// decodeObject decodes b, which must be valid UTF-8 and hold one JSON object
+// and nothing else but whitespace. ok is false for anything else, including
+// input that is valid JSON it does not handle (nesting deeper than
+// maxFastDecodeDepth); the caller then decodes with encoding/json, which
+// gives the answer and the exact error. When ok is true the tree is the one
+// encoding/json decodes: duplicate keys keep the last value, and escapes,
+// including invalid surrogates, decode the same way.
+func decodeObject(b []byte) (root map[string]any, ok bool) {
+	d := decoderPool.Get().(*jsonDecoder)
+	d.s, d.i, d.depth = string(b), 0, 0
+	root, ok = d.document()
+	if !ok {
+		// A successful decode leaves the stacks empty and cleared; a
+		// failed one may leave values behind.
+		clear(d.keys[:cap(d.keys)])
+		clear(d.vals[:cap(d.vals)])
+		d.keys, d.vals = d.keys[:0], d.vals[:0]
+		root = nil
+	}
+	d.s = ""
+	if cap(d.vals) <= maxPooledStack && cap(d.keys) <= maxPooledStack {
+		decoderPool.Put(d)
+	}
+	return root, ok
+}
+
+// maxPooledStack bounds the stacks of a decoder kept for reuse.
+const maxPooledStack = 4096
+
+// document decodes the whole input as one object.
+func (d *jsonDecoder) document() (map[string]any, bool) {
+	d.skipSpace()
+	if d.i >= len(d.s) || d.s[d.i] != '{' {
+		return nil, false
+	}
+	d.i++
+	root, ok := d.object()
+	if !ok {
+		return nil, false
+	}
+	d.skipSpace()
+	return root, d.i == len(d.s)
+}
+
+// skipSpace advances past JSON whitespace.
+func (d *jsonDecoder) skipSpace() {
+	for d.i < len(d.s) {
+		switch d.s[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// value decodes the value at d.i.
+func (d *jsonDecoder) value() (any, bool) {
+	if d.i >= len(d.s) {
+		return nil, false
+	}
+	switch c := d.s[d.i]; {
+	case c == '"':
+		d.i++
+		s, ok := d.str()
+		if !ok {
+			return nil, false
+		}
+		return s, true
+	case c == '{':
+		d.i++
+		m, ok := d.object()
+		if !ok {
+			return nil, false
+		}
+		return m, true
+	case c == '[':
+		d.i++
+		return d.array()
+	case c == '-' || (c >= '0' && c <= '9'):
+		return d.number()
+	case c == 't':
+		return true, d.literal("true")
+	case c == 'f':
+		return false, d.literal("false")
+	case c == 'n':
+		return nil, d.literal("null")
+	}
+	return nil, false
+}
+
+// literal consumes lit at d.i.
+func (d *jsonDecoder) literal(lit string) bool {
+	if len(d.s)-d.i < len(lit) || d.s[d.i:d.i+len(lit)] != lit {
+		return false
+	}
+	d.i += len(lit)
+	return true
+}
+
+// object decodes an object whose '{' has been consumed.
+func (d *jsonDecoder) object() (map[string]any, bool) {
+	if d.depth++; d.depth > maxFastDecodeDepth {
+		return nil, false
+	}
+	base := len(d.vals)
+	d.skipSpace()
+	if d.i < len(d.s) && d.s[d.i] == '}' {
+		d.i++
+		d.depth--
+		return map[string]any{}, true
+	}
+	for {
+		if d.i >= len(d.s) || d.s[d.i] != '"' {
+			return nil, false
+		}
+		d.i++
+		k, ok := d.str()
+		if !ok {
+			return nil, false
+		}
+		d.skipSpace()
+		if d.i >= len(d.s) || d.s[d.i] != ':' {
+			return nil, false
+		}
+		d.i++
+		d.skipSpace()
+		v, ok := d.value()
+		if !ok {
+			return nil, false
+		}
+		d.keys = append(d.keys, k)
+		d.vals = append(d.vals, v)
+		d.skipSpace()
+		if d.i >= len(d.s) {
+			return nil, false
+		}
+		c := d.s[d.i]
+		d.i++
+		if c == '}' {
+			break
+		}
+		if c != ',' {
+			return nil, false
+		}
+		d.skipSpace()
+	}
+	// keys and vals grow in step, so the object's keys start where its
+	// values do.
+	keys, vals := d.keys[base:], d.vals[base:]
+	m := make(map[string]any, len(vals))
+	for j, k := range keys {
+		m[k] = vals[j] // a duplicate key keeps the last value
+	}
+	clear(keys)
+	clear(vals)
+	d.keys, d.vals = d.keys[:base], d.vals[:base]
+	d.depth--
+	return m, true
+}
+
+// array decodes an array whose '[' has been consumed.
+func (d *jsonDecoder) array() (any, bool) {
+	if d.depth++; d.depth > maxFastDecodeDepth {
+		return nil, false
+	}
+	base := len(d.vals)
+	d.skipSpace()
+	if d.i < len(d.s) && d.s[d.i] == ']' {
+		d.i++
+		d.depth--
+		return []any{}, true
+	}
+	for {
+		v, ok := d.value()
+		if !ok {
+			return nil, false
+		}
+		// Keep keys and vals in step so objects can share the stacks.
+		d.keys = append(d.keys, "")
+		d.vals = append(d.vals, v)
+		d.skipSpace()
+		if d.i >= len(d.s) {
+			return nil, false
+		}
+		c := d.s[d.i]
+		d.i++
+		if c == ']' {
+			break
+		}
+		if c != ',' {
+			return nil, false
+		}
+		d.skipSpace()
+	}
+	vals := d.vals[base:]
+	l := make([]any, len(vals))
+	copy(l, vals)
+	clear(vals)
+	d.keys, d.vals = d.keys[:base], d.vals[:base]
+	d.depth--
+	return l, true
+}
+
+// number decodes a number at d.i as a json.Number of its text.
+func (d *jsonDecoder) number() (any, bool) {
+	s, start := d.s, d.i
+	i := start
+	if s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		return nil, false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		j := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == j {
+			return nil, false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		j := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == j {
+			return nil, false
+		}
+	}
+	d.i = i
+	return json.Number(s[start:i]), true
+}
+
+// str decodes a string whose opening quote has been consumed. A string
+// without escapes is a slice of the input.
+func (d *jsonDecoder) str() (string, bool) {
+	s, start := d.s, d.i
+	for i := start; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			d.i = i + 1
+			return s[start:i], true
+		case c == '\\':
+			return d.strEscaped(start, i)
+		case c < 0x20:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// strEscaped decodes a string with escapes: s[start:i] holds no escape and
+// s[i] is the first backslash. It decodes like encoding/json: an invalid
+// or unpaired surrogate escape becomes U+FFFD and a following escape is
+// left for the next step.
+func (d *jsonDecoder) strEscaped(start, i int) (string, bool) {
+	s := d.s
+	buf := make([]byte, 0, i-start+16)
+	buf = append(buf, s[start:i]...)
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == '"':
+			d.i = i + 1
+			return string(buf), true
+		case c < 0x20:
+			return "", false
+		case c != '\\':
+			buf = append(buf, c)
+			i++
+			continue
+		}
+		if i+1 >= len(s) {
+			return "", false
+		}
+		switch e := s[i+1]; e {
+		case '"', '\\', '/':
+			buf = append(buf, e)
+			i += 2
+		case 'b':
+			buf = append(buf, '\b')
+			i += 2
+		case 'f':
+			buf = append(buf, '\f')
+			i += 2
+		case 'n':
+			buf = append(buf, '\n')
+			i += 2
+		case 'r':
+			buf = append(buf, '\r')
+			i += 2
+		case 't':
+			buf = append(buf, '\t')
+			i += 2
+		case 'u':
+			r := hex4(s, i)
+			if r < 0 {
+				return "", false
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if r2 := hex4(s, i); r2 >= 0 {
+					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+						buf = utf8.AppendRune(buf, dec)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			buf = utf8.AppendRune(buf, r)
+		default:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// hex4 returns the rune of a \uXXXX escape at s[i:], or -1.
+func hex4(s string, i int) rune {
+	if len(s)-i < 6 || s[i] != '\\' || s[i+1] != 'u' {
+		return -1
+	}
+	var r rune
+	for _, c := range []byte(s[i+2 : i+6]) {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
+}

@@ -1,0 +1,221 @@
+package renderer
+
+import "encoding/json"
+
+// maxValidateDepth is the nesting depth validJSON checks by itself; deeper
+// documents are handed to json.Valid, which owns the nesting limit.
+const maxValidateDepth = 512
+
+// validJSON reports whether b is valid JSON, with exactly the answer of
+// json.Valid (which, like this, does not check UTF-8 inside strings), in
+// one pass without the scanner's per-byte state calls.
+func validJSON(b []byte) bool {
+	v := jsonValidator{b: b}
+	i, ok := v.value(skipJSONSpace(b, 0), 0)
+	if v.tooDeep {
+		return json.Valid(b)
+	}
+	return ok && skipJSONSpace(b, i) == len(b)
+}
+
+// jsonValidator checks one document.
+type jsonValidator struct {
+	b       []byte
+	tooDeep bool // nesting went past maxValidateDepth
+}
+
+// skipJSONSpace returns the index of the first non-whitespace byte at or after i.
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// value checks the value starting at i and returns the index after it.
+func (v *jsonValidator) value(i, depth int) (int, bool) {
+	b := v.b
+	if i >= len(b) {
+		return i, false
+	}
+	switch c := b[i]; {
+	case c == '{':
+		return v.object(i+1, depth+1)
+	case c == '[':
+		return v.array(i+1, depth+1)
+	case c == '"':
+		return validString(b, i+1)
+	case c == '-' || (c >= '0' && c <= '9'):
+		return validNumber(b, i)
+	case c == 't':
+		return validLiteral(b, i, "true")
+	case c == 'f':
+		return validLiteral(b, i, "false")
+	case c == 'n':
+		return validLiteral(b, i, "null")
+	}
+	return i, false
+}
+
+// object checks an object whose '{' ends just before i.
+func (v *jsonValidator) object(i, depth int) (int, bool) {
+	if depth > maxValidateDepth {
+		v.tooDeep = true
+		return i, false
+	}
+	b := v.b
+	i = skipJSONSpace(b, i)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, true
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return i, false
+		}
+		var ok bool
+		if i, ok = validString(b, i+1); !ok {
+			return i, false
+		}
+		i = skipJSONSpace(b, i)
+		if i >= len(b) || b[i] != ':' {
+			return i, false
+		}
+		if i, ok = v.value(skipJSONSpace(b, i+1), depth); !ok {
+			return i, false
+		}
+		i = skipJSONSpace(b, i)
+		if i >= len(b) {
+			return i, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipJSONSpace(b, i+1)
+		case '}':
+			return i + 1, true
+		default:
+			return i, false
+		}
+	}
+}
+
+// array checks an array whose '[' ends just before i.
+func (v *jsonValidator) array(i, depth int) (int, bool) {
+	if depth > maxValidateDepth {
+		v.tooDeep = true
+		return i, false
+	}
+	b := v.b
+	i = skipJSONSpace(b, i)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, true
+	}
+	for {
+		var ok bool
+		if i, ok = v.value(i, depth); !ok {
+			return i, false
+		}
+		i = skipJSONSpace(b, i)
+		if i >= len(b) {
+			return i, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipJSONSpace(b, i+1)
+		case ']':
+			return i + 1, true
+		default:
+			return i, false
+		}
+	}
+}
+
+// validString checks a string whose opening quote ends just before i and
+// returns the index after its closing quote.
+func validString(b []byte, i int) (int, bool) {
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			return i + 1, true
+		case c < 0x20:
+			return i, false
+		case c == '\\':
+			if i+1 >= len(b) {
+				return i, false
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
+					return i, false
+				}
+				i += 6
+			default:
+				return i, false
+			}
+		default:
+			i++
+		}
+	}
+	return i, false
+}
+
+// isHex reports whether c is a hexadecimal digit.
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// validNumber checks a number starting at i and returns the index after it.
+func validNumber(b []byte, i int) (int, bool) {
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return i, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return i, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return i, false
+		}
+	}
+	return i, true
+}
+
+// validLiteral checks that lit starts at i.
+func validLiteral(b []byte, i int, lit string) (int, bool) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return i, false
+	}
+	return i + len(lit), true
+}
