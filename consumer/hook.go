@@ -25,7 +25,7 @@ type Counts struct {
 // hook is the sender stage of one webhook: a durable consumer, a pump that
 // pauses while the breaker is open, and a pool of workers.
 type hook struct {
-	r    *Relay
+	r     *Relay
 	cfg   Webhook
 	s     Sender
 	bs    BatchSender // set for batching webhooks
