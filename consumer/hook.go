@@ -72,12 +72,12 @@ func (h *hook) consumerConfig() jetstream.ConsumerConfig {
 	if maxPending < 1024 {
 		maxPending = 1024
 	}
-	ackWait := 2*h.cfg.Timeout + 30*time.Second
+	ackWait := 2*h.cfg.Timeout + 5*time.Second
 	if b := h.cfg.Batch; b != nil {
 		// A whole batch per worker in flight, one filling and one queued;
 		// a message may wait MaxWait, then a request and its 413 splits.
 		maxPending = max(b.MaxEvents*(h.cfg.Concurrency+2), 1024)
-		ackWait = b.MaxWait + 6*h.cfg.Timeout + 30*time.Second
+		ackWait = b.MaxWait + 6*h.cfg.Timeout + 5*time.Second
 	}
 	if h.cfg.Ordered {
 		maxPending = 1

@@ -41,7 +41,7 @@ const (
 	DefaultRendererDurable   = "hookrelay-renderer"
 	DefaultSenderDurablePfx  = "hookrelay-send-"
 	DefaultDuplicateWindow   = 10 * time.Minute
-	DefaultEventsAckWait     = 30 * time.Second
+	DefaultEventsAckWait     = 20 * time.Second
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultRenderBatch       = 256
 	DefaultEventsMaxPending  = 8192

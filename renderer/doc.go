@@ -42,6 +42,22 @@
 // lookup helper keeps the looked-up value's type (an object renders as JSON).
 // The log helper renders nothing and writes nowhere.
 //
+// # Hot path
+//
+// DecodeEvent decodes with a small purpose-built JSON decoder that yields
+// the same tree as encoding/json with UseNumber (every string shares one
+// copy of the payload); whatever it does not accept is decoded again by
+// encoding/json, which then gives the answer and the exact error.
+//
+// A template whose every tag is a lone path ({{ data.id }},
+// {{ data.access_groups.[0].name }}, {{{ x }}}, comments) is also compiled to
+// a list of literal text and paths, and renders by appending into a pooled
+// buffer, with no raymond evaluation; its output is byte for byte what
+// raymond produces, and values only raymond resolves the same way (a
+// negative index, a method of a json.Number, types a decoded event never
+// holds) send the render to raymond. Templates with blocks, helper calls,
+// this, ../ or @data always render with raymond.
+//
 // # Caveats
 //
 // The context scan sees the text of all branches of a block helper

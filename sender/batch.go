@@ -63,17 +63,20 @@ type BatchAttempt struct {
 // of a SHA-256 over their IDs in order. The same IDs in the same order give
 // the same id, so a retried group carries the same Idempotency-Key.
 func BatchID(entries []BatchEntry) string {
-	n := 0
+	h := sha256.New()
+	var scratch [1024]byte
+	b := scratch[:0]
 	for _, e := range entries {
-		n += binary.MaxVarintLen64 + len(e.ID)
-	}
-	b := make([]byte, 0, n)
-	for _, e := range entries {
+		if len(b)+binary.MaxVarintLen64+len(e.ID) > len(scratch) {
+			h.Write(b)
+			b = scratch[:0]
+		}
 		b = binary.AppendUvarint(b, uint64(len(e.ID)))
 		b = append(b, e.ID...)
 	}
-	sum := sha256.Sum256(b)
-	return batchIDPrefix + hex.EncodeToString(sum[:16])
+	h.Write(b)
+	var sum [sha256.Size]byte
+	return batchIDPrefix + hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
 
 // SendBatch sends entries as one gzip-compressed JSON array with

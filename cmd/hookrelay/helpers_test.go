@@ -195,6 +195,12 @@ func startDaemon(tb testing.TB, dir, webhooksYAML string, env map[string]string,
 	if dir == "" {
 		dir = tb.TempDir()
 	}
+	return startDaemonYAML(tb, fmt.Sprintf(baseConfig, dir)+webhooksYAML, env, tlsServer)
+}
+
+// startDaemonYAML starts a daemon from a whole config.
+func startDaemonYAML(tb testing.TB, yaml string, env map[string]string, tlsServer *httptest.Server) *testDaemon {
+	tb.Helper()
 	if env == nil {
 		env = map[string]string{}
 	}
@@ -202,7 +208,7 @@ func startDaemon(tb testing.TB, dir, webhooksYAML string, env map[string]string,
 		env["HOOKRELAY_ADMIN_TOKEN"] = "admin-token-for-tests"
 	}
 	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	cfg, err := config.Parse([]byte(fmt.Sprintf(baseConfig, dir)+webhooksYAML), "test.yaml", config.LoadOptions{Getenv: getenv})
+	cfg, err := config.Parse([]byte(yaml), "test.yaml", config.LoadOptions{Getenv: getenv})
 	if err != nil {
 		tb.Fatalf("config: %v", err)
 	}
