@@ -100,7 +100,9 @@ func (h *hook) pullMax() int {
 	case h.batch != nil:
 		return min(h.cfg.Batch.MaxEvents*2, 20000)
 	case h.cfg.Ordered:
-		return 1
+		// The consumer lets one message be in flight; a standing pull for
+		// a few more means the next one comes as soon as the ack lands.
+		return 16
 	}
 	return h.cfg.Concurrency * 2
 }

@@ -223,7 +223,7 @@ func TestRelay_FanOutAndAck(t *testing.T) {
 	for i := 0; i < n; i++ {
 		f.publish(t, fmt.Sprintf("e%03d", i))
 	}
-	checkFor(t, 60*time.Second, 10*time.Millisecond, func() error {
+	checkFor(t, 15*time.Second, 10*time.Millisecond, func() error {
 		invs, _, _ := f.store.snapshot()
 		if len(invs) < 2*n {
 			mu.Lock()
