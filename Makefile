@@ -37,7 +37,8 @@ test-short:
 	$(GO) test -short ./...
 
 bench: build
-	$(GO) run ./cmd/hookrelay-bench -relay $(BIN)
+	$(GO) run ./cmd/hookrelay-bench -relay $(BIN) -mode per-event
+	$(GO) run ./cmd/hookrelay-bench -relay $(BIN) -mode coralogix-batched
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzRender -fuzztime 60s ./renderer

@@ -181,6 +181,7 @@ func (h *hook) deliverBatch(ctx context.Context, bs BatchSender, msgs []jetstrea
 			carrier[j] = k
 		}
 	}
+	h.recordRequests(res)
 	paused := false
 	for i, it := range items {
 		var err error
@@ -209,11 +210,15 @@ func (h *hook) deliverBatch(ctx context.Context, bs BatchSender, msgs []jetstrea
 		var att sender.Attempt
 		batchID := ""
 		if k := carrier[i]; k >= 0 {
-			att = res.Attempts[k].Attempt
+			// The event's record points at the shared request, which has
+			// its own record with the body and the headers.
+			shared := res.Attempts[k].Attempt
 			batchID = res.Attempts[k].ID
-			// The record shows this event's own entry, not the whole batch.
-			att.Request.Body = string(it.m.Data())
-			att.Request.Truncated = false
+			att = sender.Attempt{StartedAt: shared.StartedAt, Duration: shared.Duration,
+				Request: sender.RequestData{Method: shared.Request.Method, URL: shared.Request.URL}}
+			if shared.Response != nil {
+				att.Response = &sender.ResponseData{Status: shared.Response.Status}
+			}
 		}
 		inv := invocation(h.cfg.Name, it.did, it.eventID, it.evType, it.attempt, att, err)
 		inv.BatchID = batchID
@@ -246,5 +251,23 @@ func (h *hook) deliverBatch(ctx context.Context, bs BatchSender, msgs []jetstrea
 	}
 	if len(res.Attempts) > 0 {
 		h.r.metrics.latency.WithLabelValues(h.cfg.Name).Observe(res.Attempts[len(res.Attempts)-1].Attempt.Duration.Seconds())
+	}
+}
+
+// recordRequests keeps one invocation per batch request made: the shared
+// request and response that the events' own records point at.
+func (h *hook) recordRequests(res sender.BatchResult) {
+	for _, a := range res.Attempts {
+		inv := invocation(h.cfg.Name, a.ID, "", "batch", 1, a.Attempt, a.Err)
+		inv.BatchID = a.ID
+		inv.Outcome = store.OutcomeDelivered
+		if a.Err != nil {
+			inv.Outcome = store.OutcomeFailed
+		}
+		h.r.store.RecordAsync(inv, func(_ string, err error) {
+			if err != nil {
+				h.r.log.Error("recording batch request", zap.String("webhook", h.cfg.Name), zap.Error(err))
+			}
+		})
 	}
 }

@@ -75,20 +75,10 @@ func NewCoralogix(spec CoralogixSpec) (*Coralogix, error) {
 	return c, nil
 }
 
-// coralogixEntry is one log object of the singles API.
-type coralogixEntry struct {
-	ApplicationName string      `json:"applicationName"`
-	SubsystemName   string      `json:"subsystemName"`
-	ComputerName    string      `json:"computerName,omitempty"`
-	Text            string      `json:"text"`
-	Timestamp       json.Number `json:"timestamp"`
-	HiResTimestamp  string      `json:"hiResTimestamp,omitempty"`
-	Severity        int         `json:"severity"`
-	Category        string      `json:"category,omitempty"`
-	ClassName       string      `json:"className,omitempty"`
-}
-
 // Entry renders one event (raw is its payload as received) as a log entry.
+// The text is the rendered body template, or the event itself; JSON text is
+// embedded as a JSON value (the singles API takes "string or JSON"), so it
+// is neither escaped twice nor parsed again by Coralogix.
 func (c *Coralogix) Entry(ev *Event, raw []byte) ([]byte, error) {
 	app, err := c.app.Render(ev)
 	if err != nil {
@@ -98,45 +88,59 @@ func (c *Coralogix) Entry(ev *Event, raw []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("subsystem_name: %w", err)
 	}
-	var text []byte
+	text, textJSON := bytes.TrimSpace(raw), true
 	if c.text != nil {
 		if text, err = c.text.Render(ev); err != nil {
 			return nil, err
 		}
-	} else {
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, raw); err != nil {
-			return nil, fmt.Errorf("event text: %w", err)
-		}
-		text = buf.Bytes()
+		textJSON = c.text.JSON()
 	}
 	sev, ok := c.severity[ev.Trigger]
 	if !ok {
 		sev = DefaultSeverity(ev.Trigger)
 	}
 	ms, ns := eventTimestamps(ev.Time, c.now)
-	e := coralogixEntry{
-		ApplicationName: string(app),
-		SubsystemName:   string(sub),
-		ComputerName:    c.computer,
-		Text:            string(text),
-		Timestamp:       json.Number(ms),
-		HiResTimestamp:  ns,
-		Severity:        sev,
-		Category:        ev.Type,
-	}
+	className := ""
 	if v, ok := ev.Get("data.access_groups.0.integration.type"); ok {
-		if s, ok := v.(string); ok {
-			e.ClassName = s
-		}
+		className, _ = v.(string)
 	}
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
-		return nil, err
+
+	out := make([]byte, 0, len(text)+len(app)+len(sub)+len(c.computer)+len(ev.Type)+len(className)+192)
+	out = append(out, `{"applicationName":"`...)
+	out = appendEscaped(out, string(app))
+	out = append(out, `","subsystemName":"`...)
+	out = appendEscaped(out, string(sub))
+	out = append(out, '"')
+	if c.computer != "" {
+		out = append(out, `,"computerName":"`...)
+		out = appendEscaped(out, c.computer)
+		out = append(out, '"')
 	}
-	return bytes.TrimRight(out.Bytes(), "\n"), nil
+	out = append(out, `,"text":`...)
+	if textJSON {
+		out = append(out, text...)
+	} else {
+		out = append(out, '"')
+		out = appendEscaped(out, string(text))
+		out = append(out, '"')
+	}
+	out = append(out, `,"timestamp":`...)
+	out = append(out, ms...)
+	out = append(out, `,"hiResTimestamp":"`...)
+	out = append(out, ns...)
+	out = append(out, `","severity":`...)
+	out = strconv.AppendInt(out, int64(sev), 10)
+	if ev.Type != "" {
+		out = append(out, `,"category":"`...)
+		out = appendEscaped(out, ev.Type)
+		out = append(out, '"')
+	}
+	if className != "" {
+		out = append(out, `,"className":"`...)
+		out = appendEscaped(out, className)
+		out = append(out, '"')
+	}
+	return append(out, '}'), nil
 }
 
 // eventTimestamps turns event_time (epoch seconds with a fraction, as

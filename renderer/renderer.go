@@ -28,11 +28,12 @@ type Webhook struct {
 }
 
 // IsJSONTemplate reports whether a body template looks like JSON: it starts
-// with { or [ after trimming whitespace. Callers combine it with the
-// webhook's Content-Type to set Webhook.JSON.
+// with [ or with a { that does not open a Handlebars tag ({{), after
+// trimming whitespace. Callers combine it with the webhook's Content-Type
+// to set Webhook.JSON.
 func IsJSONTemplate(tpl string) bool {
 	t := strings.TrimSpace(tpl)
-	return strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")
+	return strings.HasPrefix(t, "[") || (strings.HasPrefix(t, "{") && !strings.HasPrefix(t, "{{"))
 }
 
 // compiled is one webhook ready to match and render.

@@ -192,7 +192,7 @@ func TestTemplate_Render_Concurrent(t *testing.T) {
 
 // Ensure IsJSONTemplate recognizes JSON bodies.
 func TestIsJSONTemplate(t *testing.T) {
-	for given, want := range map[string]bool{"{}": true, "\n  [1]": true, "text {": false, "": false, "{{ x }}": true} {
+	for given, want := range map[string]bool{"{}": true, "\n  [1]": true, "text {": false, "": false, "{{ x }} wants {": false, "{ {{ x }} }": true, "{\"a\":{{x}} }": true} {
 		if got := IsJSONTemplate(given); got != want {
 			t.Errorf("IsJSONTemplate(%q) = %v, want %v", given, got, want)
 		}

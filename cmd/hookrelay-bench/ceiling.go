@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -26,9 +27,35 @@ type ceiling struct {
 	skipped string // why it was not measured
 }
 
+// batchBodies joins one-element JSON arrays into gzip-compressed arrays of
+// up to per elements each.
+func batchBodies(bodies [][]byte, per int) ([][]byte, error) {
+	var out [][]byte
+	for i := 0; i < len(bodies); i += per {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, _ = zw.Write([]byte{'['})
+		for j := i; j < min(i+per, len(bodies)); j++ {
+			if j > i {
+				_, _ = zw.Write([]byte{','})
+			}
+			b := bodies[j]
+			_, _ = zw.Write(b[1 : len(b)-1])
+		}
+		_, _ = zw.Write([]byte{']'})
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+		out = append(out, buf.Bytes())
+	}
+	return out, nil
+}
+
 // httpCeiling POSTs n bodies (cycling) to url with conc workers over one
-// plain net/http client, with the relay's headers, and returns req/s.
-func httpCeiling(ctx context.Context, url string, bodies [][]byte, n, conc int) ceiling {
+// plain net/http client, with the relay's headers, and returns req/s. With
+// gzipped set the bodies are compressed batches of per entries, and the
+// rate counts entries.
+func httpCeiling(ctx context.Context, url string, bodies [][]byte, n, conc, per int, gzipped bool) ceiling {
 	tr := &http.Transport{MaxIdleConns: conc, MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, IdleConnTimeout: time.Minute}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -53,6 +80,9 @@ func httpCeiling(ctx context.Context, url string, bodies [][]byte, n, conc int) 
 				}
 				req.ContentLength = int64(rd.Len())
 				req.Header.Set("Content-Type", "application/json")
+				if gzipped {
+					req.Header.Set("Content-Encoding", "gzip")
+				}
 				req.Header.Set("Authorization", "Bearer "+benchAPIKey)
 				req.Header.Set("Idempotency-Key", "ceiling-"+strconv.Itoa(i))
 				req.Header.Set("User-Agent", "hookrelay-bench")
@@ -71,7 +101,7 @@ func httpCeiling(ctx context.Context, url string, bodies [][]byte, n, conc int) 
 	}
 	wg.Wait()
 	took := time.Since(start)
-	return ceiling{n: n, took: took, errors: fails.Load(), perSec: float64(n) / took.Seconds()}
+	return ceiling{n: n * per, took: took, errors: fails.Load(), perSec: float64(n*per) / took.Seconds()}
 }
 
 // jsCeiling starts a JetStream server in this process (store in dir),

@@ -57,7 +57,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("hookrelay-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.relay, "relay", "bin/hookrelay", "relay binary to run as a subprocess")
-	fs.StringVar(&o.mode, "mode", "per-event", "delivery mode: per-event")
+	fs.StringVar(&o.mode, "mode", "per-event", "delivery mode: per-event or coralogix-batched")
 	fs.IntVar(&o.concurrency, "concurrency", DefaultConcurrency, "webhook concurrency, and the HTTP ceiling's workers")
 	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "how long to wait for all deliveries")
 	fs.StringVar(&o.validate, "validate", "auto", "sink schema validation: on, off, or auto (off when it costs more than 10µs/request)")
@@ -426,7 +426,17 @@ func (b *bench) ceilings(ctx context.Context) {
 	b.logf("HTTP ceiling: %d requests, %d workers", n, b.o.concurrency)
 	ticks := clockTicks()
 	s0 := snapCPU(ticks)
-	b.res.http = httpCeiling(cctx, b.sinkURL+b.m.sinkPath, b.bodies, n, b.o.concurrency)
+	if b.m.batch > 0 {
+		batches, err := batchBodies(b.bodies, b.m.batch)
+		if err != nil {
+			b.res.http = ceiling{n: n, skipped: err.Error()}
+		} else {
+			conc := max(1, b.o.concurrency/16)
+			b.res.http = httpCeiling(cctx, b.sinkURL+b.m.sinkPath, batches, max(1, n/b.m.batch), conc, b.m.batch, true)
+		}
+	} else {
+		b.res.http = httpCeiling(cctx, b.sinkURL+b.m.sinkPath, b.bodies, n, b.o.concurrency, 1, false)
+	}
 	s1 := snapCPU(ticks)
 	b.logf("JetStream ceiling: %d messages", n)
 	b.res.js = jsCeiling(cctx, filepath.Join(b.dir, "js-ceiling"), b.payloads, n)

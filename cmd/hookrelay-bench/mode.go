@@ -40,11 +40,15 @@ type mode struct {
 	extract func(entry []byte) (int, bool)
 	// body renders what the HTTP ceiling posts for one event payload.
 	body func(payload []byte) ([]byte, error)
+	// batch, when above 0, makes the HTTP ceiling post gzip-compressed JSON
+	// arrays of that many bodies (each body then one array element), and
+	// count entries rather than requests.
+	batch int
 }
 
 // modes lists the known modes by name.
 func modes() map[string]*mode {
-	return map[string]*mode{"per-event": perEventMode()}
+	return map[string]*mode{"per-event": perEventMode(), "coralogix-batched": batchedMode()}
 }
 
 // perEventMode is one POST of the seed's generic body per event.
@@ -86,6 +90,58 @@ func perEventMode() *mode {
 				return nil, err
 			}
 			return rd.Render(hook, ev)
+		},
+	}
+}
+
+// batchedEvents is the batch size of the coralogix-batched mode.
+const batchedEvents = 500
+
+// batchedMode is the native Coralogix mode: events become log entries sent
+// to /logs/v1/singles in gzip batches of up to 500.
+func batchedMode() *mode {
+	const hook = "bench-coralogix-native"
+	var cx *renderer.Coralogix
+	return &mode{
+		name:     "coralogix-batched",
+		sinkPath: sink.PathSingles,
+		batch:    batchedEvents,
+		webhook: func(sinkURL string, concurrency int) map[string]any {
+			return map[string]any{
+				"name":     hook,
+				"active":   true,
+				"headers":  map[string]string{"Authorization": "Bearer " + benchAPIKey},
+				"triggers": triggerNames(),
+				"timeout":  "10s",
+				// Requests in flight; each carries up to a whole batch.
+				"concurrency": max(1, concurrency/16),
+				"retry":       map[string]any{"max_attempts": 8, "initial_backoff": "1s", "max_backoff": "5m"},
+				"coralogix": map[string]any{
+					"endpoint":         sinkURL,
+					"application_name": "apono",
+					"subsystem_name":   "access-requests",
+					"batch":            map[string]any{"max_events": batchedEvents, "max_bytes": 1500000, "max_wait": "200ms"},
+				},
+			}
+		},
+		extract: markerIndex,
+		body: func(payload []byte) ([]byte, error) {
+			if cx == nil {
+				c, err := renderer.NewCoralogix(renderer.CoralogixSpec{ApplicationName: "apono", SubsystemName: "access-requests", ComputerName: "bench"})
+				if err != nil {
+					return nil, err
+				}
+				cx = c
+			}
+			ev, err := renderer.DecodeEvent(payload, 0)
+			if err != nil {
+				return nil, err
+			}
+			entry, err := cx.Entry(ev, payload)
+			if err != nil {
+				return nil, err
+			}
+			return append(append([]byte{'['}, entry...), ']'), nil
 		},
 	}
 }

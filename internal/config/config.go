@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"time"
+
+	"github.com/hookrelay/hookrelay/renderer"
 )
 
 // Defaults applied to keys that are absent from the file.
@@ -304,7 +306,4 @@ func (w Webhook) EffectiveConcurrency() int {
 // value rather than a string.
 func (c Coralogix) IsJSON() bool { return looksLikeJSON(c.BodyTemplate) }
 
-func looksLikeJSON(tpl string) bool {
-	t := strings.TrimSpace(tpl)
-	return strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")
-}
+func looksLikeJSON(tpl string) bool { return renderer.IsJSONTemplate(tpl) }
