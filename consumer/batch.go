@@ -40,6 +40,7 @@ type batcher struct {
 
 	mu      sync.Mutex
 	cur     []jetstream.Msg
+	items   int
 	bytes   int
 	gen     uint64
 	timer   *time.Timer
@@ -55,20 +56,21 @@ func newBatcher(h *hook, p BatchPolicy) *batcher {
 // goroutine; it blocks while every worker is busy, which holds back the
 // pull.
 func (b *batcher) add(m jetstream.Msg) {
-	size := len(m.Data()) + 1
+	size, n := len(m.Data())+1, itemCount(m.Headers())
 	b.mu.Lock()
 	var full []jetstream.Msg
-	if len(b.cur) > 0 && b.bytes+size+1 > b.policy.MaxBytes {
+	if len(b.cur) > 0 && (b.bytes+size+1 > b.policy.MaxBytes || b.items+n > b.policy.MaxEvents) {
 		full = b.takeLocked()
 	}
 	b.cur = append(b.cur, m)
 	b.bytes += size
+	b.items += n
 	if len(b.cur) == 1 {
 		gen := b.gen
 		b.timer = time.AfterFunc(b.policy.MaxWait, func() { b.flushGen(gen) })
 	}
 	var full2 []jetstream.Msg
-	if len(b.cur) >= b.policy.MaxEvents {
+	if b.items >= b.policy.MaxEvents {
 		full2 = b.takeLocked()
 	}
 	b.mu.Unlock()
@@ -83,8 +85,8 @@ func (b *batcher) add(m jetstream.Msg) {
 // takeLocked closes the open batch and returns it.
 func (b *batcher) takeLocked() []jetstream.Msg {
 	batch := b.cur
-	b.cur = make([]jetstream.Msg, 0, b.policy.MaxEvents)
-	b.bytes = 1
+	b.cur = make([]jetstream.Msg, 0, 16)
+	b.bytes, b.items = 1, 0
 	b.gen++
 	if b.timer != nil {
 		b.timer.Stop()
@@ -133,18 +135,26 @@ func (b *batcher) close() {
 	close(b.out)
 }
 
-// deliverBatch sends one batch and settles every message in it.
+// batchMsg is one delivery message of a batch and the deliveries it
+// carries (several when the render stage packed them).
+type batchMsg struct {
+	m       jetstream.Msg
+	seq     uint64
+	attempt int
+	items   []packedItem
+	errs    []error // per item, once sent; errOversize for items never sent
+	carrier []int   // per item, the request that carried it last (-1: none)
+}
+
+// deliverBatch sends the deliveries of a batch of messages in one request
+// (or several, after 413 splits) and settles each message: Ack once all
+// its deliveries are delivered or dead-lettered, NakWithDelay when one may
+// succeed on a later attempt, and, when the breaker refused, a NakWithDelay
+// that costs no attempt.
 func (h *hook) deliverBatch(ctx context.Context, bs BatchSender, msgs []jetstream.Msg) {
-	type item struct {
-		m       jetstream.Msg
-		seq     uint64
-		attempt int
-		did     string
-		eventID string
-		evType  string
-	}
-	items := make([]item, 0, len(msgs))
-	entries := make([]sender.BatchEntry, 0, len(msgs))
+	batch := make([]*batchMsg, 0, len(msgs))
+	var entries []sender.BatchEntry
+	var index [][2]int // entry → (message, item)
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
@@ -152,105 +162,159 @@ func (h *hook) deliverBatch(ctx context.Context, bs BatchSender, msgs []jetstrea
 			_ = m.Term()
 			continue
 		}
-		hdr := m.Headers()
-		it := item{m: m, seq: meta.Sequence.Stream, did: hdr.Get(HeaderDeliveryID), eventID: hdr.Get(HeaderEventID), evType: hdr.Get(HeaderEventType)}
-		it.attempt = h.attempt(it.seq, meta.NumDelivered)
-		if len(m.Data())+2 > h.cfg.Batch.MaxBytes {
-			// Too large to ever fit a request: no attempt can help.
-			e := &sender.Error{Class: sender.Permanent, Reason: sender.ReasonClientError,
-				Err: fmt.Errorf("log entry of %d bytes exceeds batch.max_bytes %d", len(m.Data()), h.cfg.Batch.MaxBytes)}
-			inv := invocation(h.cfg.Name, it.did, it.eventID, it.evType, it.attempt, sender.Attempt{StartedAt: h.r.now()}, e)
-			inv.Outcome = store.OutcomeDeadLettered
-			h.deadLetter(ctx, m, it.seq, inv, e, e)
+		items, err := unpack(m)
+		if err != nil {
+			h.r.log.Error("dropping undecodable delivery message", zap.String("webhook", h.cfg.Name), zap.Uint64("seq", meta.Sequence.Stream), zap.Error(err))
+			_ = m.TermWithReason(err.Error())
 			continue
 		}
-		items = append(items, it)
-		entries = append(entries, sender.BatchEntry{ID: it.did, JSON: m.Data()})
+		bm := &batchMsg{m: m, seq: meta.Sequence.Stream, items: items, errs: make([]error, len(items)), carrier: make([]int, len(items))}
+		bm.attempt = h.attempt(bm.seq, meta.NumDelivered)
+		for k := range items {
+			bm.carrier[k] = -1
+			if len(items[k].body)+2 > h.cfg.Batch.MaxBytes {
+				// Too large to ever fit a request: no attempt can help.
+				bm.errs[k] = &sender.Error{Class: sender.Permanent, Reason: sender.ReasonClientError,
+					Err: fmt.Errorf("log entry of %d bytes exceeds batch.max_bytes %d", len(items[k].body), h.cfg.Batch.MaxBytes)}
+				continue
+			}
+			index = append(index, [2]int{len(batch), k})
+			entries = append(entries, sender.BatchEntry{ID: items[k].deliveryID, JSON: items[k].body})
+		}
+		batch = append(batch, bm)
 	}
-	if len(items) == 0 {
+	if len(batch) == 0 {
 		return
 	}
-	res := bs.SendBatch(ctx, entries)
-	// Which request carried each entry last (413 splits send some twice).
-	carrier := make([]int, len(items))
-	for i := range carrier {
-		carrier[i] = -1
-	}
-	for k, a := range res.Attempts {
-		for j := a.First; j < a.First+a.N && j < len(carrier); j++ {
-			carrier[j] = k
+	var res sender.BatchResult
+	if len(entries) > 0 {
+		res = bs.SendBatch(ctx, entries)
+		h.recordRequests(res)
+		for e, at := range index {
+			if e < len(res.Errs) {
+				batch[at[0]].errs[at[1]] = res.Errs[e]
+			}
+		}
+		for k, a := range res.Attempts {
+			for e := a.First; e < a.First+a.N && e < len(index); e++ {
+				batch[index[e][0]].carrier[index[e][1]] = k
+			}
+		}
+		if n := len(res.Attempts); n > 0 {
+			h.r.metrics.latency.WithLabelValues(h.cfg.Name).Observe(res.Attempts[n-1].Attempt.Duration.Seconds())
 		}
 	}
-	h.recordRequests(res)
 	paused := false
-	for i, it := range items {
-		var err error
-		if i < len(res.Errs) {
-			err = res.Errs[i]
-		}
+	for _, bm := range batch {
+		h.settleBatchMsg(ctx, bm, res, &paused)
+	}
+}
+
+// settleBatchMsg records a message's deliveries and picks its ack verb.
+func (h *hook) settleBatchMsg(ctx context.Context, bm *batchMsg, res sender.BatchResult, paused *bool) {
+	retry, refused := false, false
+	var retryAfter time.Duration
+	for _, err := range bm.errs {
 		var se *sender.Error
-		errors.As(err, &se)
-		if se != nil && se.Class == sender.BreakerOpen || (err != nil && ctx.Err() != nil) {
-			h.addFree(it.seq)
-			d := h.s.Breaker().OpenRemaining
-			if d < minBreakerPause {
-				d = minBreakerPause
-			}
-			if se != nil && se.Class == sender.BreakerOpen {
-				h.breakerOpen.Add(1)
-				h.r.metrics.deliveries.WithLabelValues(h.cfg.Name, "breaker_open").Inc()
-				if !paused {
-					h.requestPause(d)
-					paused = true
-				}
-			}
-			_ = it.m.NakWithDelay(d)
+		if !errors.As(err, &se) {
 			continue
 		}
+		switch {
+		case se.Class == sender.BreakerOpen || ctx.Err() != nil:
+			refused = true
+		case se.Class == sender.Retryable:
+			retry = true
+			retryAfter = max(retryAfter, se.RetryAfter)
+		}
+	}
+	if refused {
+		// Not attempted (breaker open, or shutting down): hand the whole
+		// message back without counting an attempt.
+		h.addFree(bm.seq)
+		d := max(h.s.Breaker().OpenRemaining, minBreakerPause)
+		if ctx.Err() == nil {
+			h.breakerOpen.Add(uint64(len(bm.items)))
+			h.r.metrics.deliveries.WithLabelValues(h.cfg.Name, "breaker_open").Add(float64(len(bm.items)))
+			if !*paused {
+				h.requestPause(d)
+				*paused = true
+			}
+		}
+		_ = bm.m.NakWithDelay(d)
+		return
+	}
+	again := retry && bm.attempt < h.cfg.MaxAttempts
+	invs := make([]store.Invocation, len(bm.items))
+	for k, it := range bm.items {
+		err := bm.errs[k]
 		var att sender.Attempt
 		batchID := ""
-		if k := carrier[i]; k >= 0 {
+		if c := bm.carrier[k]; c >= 0 {
 			// The event's record points at the shared request, which has
 			// its own record with the body and the headers.
-			shared := res.Attempts[k].Attempt
-			batchID = res.Attempts[k].ID
+			shared := res.Attempts[c].Attempt
+			batchID = res.Attempts[c].ID
 			att = sender.Attempt{StartedAt: shared.StartedAt, Duration: shared.Duration,
 				Request: sender.RequestData{Method: shared.Request.Method, URL: shared.Request.URL}}
 			if shared.Response != nil {
 				att.Response = &sender.ResponseData{Status: shared.Response.Status}
 			}
 		}
-		inv := invocation(h.cfg.Name, it.did, it.eventID, it.evType, it.attempt, att, err)
+		inv := invocation(h.cfg.Name, it.deliveryID, it.eventID, it.eventType, bm.attempt, att, err)
 		inv.BatchID = batchID
-		m, seq := it.m, it.seq
+		var se *sender.Error
+		errors.As(err, &se)
 		switch {
 		case err == nil:
 			inv.Outcome = store.OutcomeDelivered
-			h.done(inv.Outcome)
-			h.r.store.RecordAsync(inv, func(_ string, err error) {
-				if err != nil {
-					h.r.log.Error("recording invocation", zap.String("webhook", h.cfg.Name), zap.Error(err))
-				}
-				h.forget(seq)
-				_ = m.Ack()
-			})
-		case se != nil && se.Class == sender.Retryable && it.attempt < h.cfg.MaxAttempts:
+		case again:
+			// The whole message goes again; this delivery with it.
 			inv.Outcome = store.OutcomeRetrying
-			h.done(inv.Outcome)
-			delay := h.s.Backoff(it.attempt, se.RetryAfter)
-			h.r.store.RecordAsync(inv, func(_ string, err error) {
-				if err != nil {
-					h.r.log.Error("recording invocation", zap.String("webhook", h.cfg.Name), zap.Error(err))
-				}
-				_ = m.NakWithDelay(delay)
-			})
 		default:
 			inv.Outcome = store.OutcomeDeadLettered
-			h.deadLetter(ctx, m, seq, inv, err, se)
+			if _, err := h.writeDeadLetter(ctx, inv, it.body, err, se); err != nil {
+				h.addFree(bm.seq)
+				_ = bm.m.NakWithDelay(5 * time.Second)
+				return
+			}
+			continue
+		}
+		invs[k] = inv
+	}
+	// Records commit in order: the last one's callback settles the message.
+	last := -1
+	for k := range invs {
+		if invs[k].Outcome != "" {
+			last = k
 		}
 	}
-	if len(res.Attempts) > 0 {
-		h.r.metrics.latency.WithLabelValues(h.cfg.Name).Observe(res.Attempts[len(res.Attempts)-1].Attempt.Duration.Seconds())
+	settle := func() {
+		if again {
+			_ = bm.m.NakWithDelay(h.s.Backoff(bm.attempt, retryAfter))
+			return
+		}
+		h.forget(bm.seq)
+		_ = bm.m.Ack()
+	}
+	if last < 0 {
+		settle()
+		return
+	}
+	for k := range invs {
+		if invs[k].Outcome == "" {
+			continue
+		}
+		h.done(invs[k].Outcome)
+		var done func(string, error)
+		if k == last {
+			done = func(_ string, err error) {
+				if err != nil {
+					h.r.log.Error("recording invocation", zap.String("webhook", h.cfg.Name), zap.Error(err))
+				}
+				settle()
+			}
+		}
+		h.r.store.RecordAsync(invs[k], done)
 	}
 }
 

@@ -338,6 +338,20 @@ func (h *hook) done(outcome string) {
 // terminates the message. If the store cannot take them the message is
 // handed back for another try rather than lost.
 func (h *hook) deadLetter(ctx context.Context, m jetstream.Msg, seq uint64, inv store.Invocation, sendErr error, se *sender.Error) {
+	reason, err := h.writeDeadLetter(ctx, inv, m.Data(), sendErr, se)
+	if err != nil {
+		h.addFree(seq)
+		_ = m.NakWithDelay(5 * time.Second)
+		return
+	}
+	h.forget(seq)
+	_ = m.TermWithReason(truncate(reason, 200))
+}
+
+// writeDeadLetter records the last invocation and writes the dead letter
+// for one delivery, durably, and returns the reason. An error means the
+// store could not take them: the caller hands the delivery back instead.
+func (h *hook) writeDeadLetter(ctx context.Context, inv store.Invocation, body []byte, sendErr error, se *sender.Error) (string, error) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	reason := "delivery failed"
@@ -356,7 +370,7 @@ func (h *hook) deadLetter(ctx context.Context, m jetstream.Msg, seq uint64, inv 
 		DeliveryID:       inv.DeliveryID,
 		EventID:          inv.EventID,
 		EventType:        inv.EventType,
-		Body:             append([]byte(nil), m.Data()...),
+		Body:             append([]byte(nil), body...),
 		Reason:           reason,
 		Attempts:         inv.Attempt,
 		LastInvocationID: invID,
@@ -367,16 +381,13 @@ func (h *hook) deadLetter(ctx context.Context, m jetstream.Msg, seq uint64, inv 
 	}
 	if _, err := h.r.store.PutDeadLetter(wctx, dl); err != nil {
 		h.r.log.Error("writing dead letter; delivery kept for another try", zap.String("webhook", h.cfg.Name), zap.Error(err))
-		h.addFree(seq)
-		_ = m.NakWithDelay(5 * time.Second)
-		return
+		return reason, err
 	}
 	h.done(store.OutcomeDeadLettered)
 	h.r.metrics.deadLetters.WithLabelValues(h.cfg.Name).Inc()
-	h.forget(seq)
 	h.r.log.Warn("delivery dead-lettered", zap.String("webhook", h.cfg.Name), zap.String("delivery_id", inv.DeliveryID),
 		zap.Int("attempts", inv.Attempt), zap.String("reason", reason))
-	_ = m.TermWithReason(truncate(reason, 200))
+	return reason, nil
 }
 
 // invocation turns an attempt into the record the store keeps.

@@ -34,7 +34,7 @@ type eventJob struct {
 	eventID string
 	routed  Routed
 	reject  error
-	futures []jetstream.PubAckFuture
+	futures []*pubWait
 	pubErr  error
 	dead    []store.DeadLetter
 }
@@ -142,6 +142,8 @@ func (s *renderStage) routeOne(j *eventJob) {
 // publishes on one connection keep their order in the stream, which is
 // what ordered webhooks rely on.
 func (s *renderStage) publish(batch []*eventJob) {
+	packs := map[string]*pack{}
+	var order []string
 	for _, j := range batch {
 		if j.reject != nil {
 			continue
@@ -160,15 +162,83 @@ func (s *renderStage) publish(batch []*eventJob) {
 				})
 				continue
 			}
+			if h := s.r.hooks[d.Webhook]; h != nil && h.cfg.Batch != nil {
+				// Batching webhooks get their deliveries packed, many to a
+				// message, below.
+				p := packs[d.Webhook]
+				if p == nil {
+					p = &pack{}
+					packs[d.Webhook] = p
+					order = append(order, d.Webhook)
+				}
+				p.items = append(p.items, packedItem{deliveryID: id, eventID: j.eventID, eventType: j.routed.EventType, body: d.Body})
+				p.jobs = append(p.jobs, j)
+				continue
+			}
 			m := s.r.deliveryMsg(d.Webhook, id, j.eventID, j.routed.EventType, d.Body)
 			f, err := s.r.js.PublishMsgAsync(m)
 			if err != nil {
 				j.pubErr = err
 				break
 			}
-			j.futures = append(j.futures, f)
+			j.futures = append(j.futures, &pubWait{f: f})
 		}
 	}
+	for _, name := range order {
+		p := packs[name]
+		b := s.r.hooks[name].cfg.Batch
+		maxBytes := b.MaxBytes
+		if mp := int(s.r.js.Conn().MaxPayload()) - 64<<10; mp > 0 && mp < maxBytes {
+			maxBytes = mp
+		}
+		first := 0
+		for _, m := range s.r.packMsgs(name, p.items, b.MaxEvents, maxBytes) {
+			n := itemCount(m.Header)
+			f, err := s.r.js.PublishMsgAsync(m)
+			w := &pubWait{f: f}
+			for _, j := range p.jobs[first : first+n] {
+				if err != nil {
+					j.pubErr = err
+				} else if len(j.futures) == 0 || j.futures[len(j.futures)-1] != w {
+					// Every event in the pack waits on the one publish.
+					j.futures = append(j.futures, w)
+				}
+			}
+			first += n
+		}
+	}
+}
+
+// pubWait is one publish that one or more events wait on. A future answers
+// once, so its outcome is kept for the others; only the ack loop calls
+// wait.
+type pubWait struct {
+	f        jetstream.PubAckFuture
+	resolved bool
+	err      error
+}
+
+func (w *pubWait) wait(timeout <-chan time.Time) error {
+	if w.resolved {
+		return w.err
+	}
+	select {
+	case <-w.f.Ok():
+	case err := <-w.f.Err():
+		w.err = err
+	case <-timeout:
+		// Not resolved: a later event may still see the answer.
+		return context.DeadlineExceeded
+	}
+	w.resolved = true
+	return w.err
+}
+
+// pack gathers one batching webhook's deliveries of a render batch, with
+// the event each came from.
+type pack struct {
+	items []packedItem
+	jobs  []*eventJob
 }
 
 func (s *renderStage) ackLoop(ctx context.Context) {
@@ -207,17 +277,11 @@ func (s *renderStage) finish(ctx context.Context, j *eventJob) {
 	failed := j.pubErr
 	timeout := time.NewTimer(defaultPublishAckTimeout)
 	defer timeout.Stop()
-	for _, f := range j.futures {
+	for _, w := range j.futures {
 		if failed != nil {
 			break
 		}
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			failed = err
-		case <-timeout.C:
-			failed = context.DeadlineExceeded
-		}
+		failed = w.wait(timeout.C)
 	}
 	if failed != nil {
 		s.r.log.Warn("publishing deliveries failed; event will be redelivered", zap.Uint64("seq", j.seq), zap.Error(failed))

@@ -100,25 +100,29 @@ func (s *Sender) requestData(o *outgoing) RequestData {
 // drains and closes the rest, and returns the redacted record.
 func (s *Sender) readResponse(resp *http.Response, sc scrubber) *ResponseData {
 	defer resp.Body.Close()
-	rd := &ResponseData{Status: resp.StatusCode, Headers: responseHeaders(resp.Header, sc)}
+	var small [8]string
+	secrets := sc.list(small[:0])
+	rd := &ResponseData{Status: resp.StatusCode, Headers: responseHeaders(resp.Header, secrets)}
 	if resp.StatusCode < 200 {
 		// A 101 body is the upgraded connection: never read it.
 		return rd
 	}
 	bp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bp)
 	buf := *bp
 	n, _ := io.ReadFull(resp.Body, buf)
 	if n == len(buf) {
 		m, _ := io.CopyN(io.Discard, resp.Body, maxDrain)
 		rd.Truncated = m > 0
 	}
-	rd.Body = string(sc.bytes(buf[:n]))
+	if n > 0 {
+		rd.Body = string(scrubBytes(buf[:n], secrets))
+	}
+	s.bufs.Put(bp)
 	return rd
 }
 
 // responseHeaders flattens and redacts response headers.
-func responseHeaders(h http.Header, sc scrubber) map[string]string {
+func responseHeaders(h http.Header, secrets []string) map[string]string {
 	m := make(map[string]string, len(h))
 	for k, vs := range h {
 		var v string
@@ -130,7 +134,7 @@ func responseHeaders(h http.Header, sc scrubber) map[string]string {
 		if isSensitiveName(k) {
 			v = redacted
 		} else {
-			v = sc.string(v)
+			v = scrubString(v, secrets)
 		}
 		m[k] = v
 	}

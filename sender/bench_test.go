@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -196,5 +197,28 @@ func BenchmarkSendOverhead(b *testing.B) {
 				}
 			}
 		})
+	})
+	// Floor is what net/http and the stub cost without Send: the same
+	// request through the same client, its body read and closed.
+	b.Run("Floor", func(b *testing.B) {
+		b.ReportAllocs()
+		tmpl, err := http.NewRequest(http.MethodPost, "http://127.0.0.1:1/hook?k=v", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tmpl.Header = http.Header{
+			"Authorization": {"Bearer bench-secret"}, "X-Source": {"hookrelay"}, "User-Agent": {DefaultUserAgent},
+			"Content-Type": {DefaultContentType}, "Idempotency-Key": {"evt-1"},
+		}
+		for b.Loop() {
+			req := tmpl.WithContext(b.Context())
+			req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			resp, err := s.client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
 	})
 }

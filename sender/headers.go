@@ -35,25 +35,46 @@ type headerTmpl struct {
 	display string    // the redacted form shown in an Attempt
 }
 
-// sensitiveNames are header names whose values are always redacted.
-var sensitiveNames = map[string]bool{
-	"authorization":       true,
-	"proxy-authorization": true,
-	"cookie":              true,
-	"set-cookie":          true,
-	"x-api-key":           true,
-	"api-key":             true,
+// sensitiveNames are header names (lower case) whose values are always
+// redacted.
+var sensitiveNames = [...]string{
+	"authorization",
+	"proxy-authorization",
+	"cookie",
+	"set-cookie",
+	"x-api-key",
+	"api-key",
 }
 
 // isSensitiveName reports whether a header with this name carries a secret by
-// its name alone.
+// its name alone. It runs for every response header, so it compares ASCII
+// case-insensitively instead of lowering the name.
 func isSensitiveName(name string) bool {
-	l := strings.ToLower(name)
-	if l == "idempotency-key" {
+	for _, n := range sensitiveNames {
+		if len(name) == len(n) && strings.EqualFold(name, n) {
+			return true
+		}
+	}
+	if len(name) == len(idempotencyKey) && strings.EqualFold(name, idempotencyKey) {
 		return false
 	}
-	return sensitiveNames[l] || strings.Contains(l, "token") ||
-		strings.Contains(l, "secret") || strings.Contains(l, "key")
+	for i := 0; i < len(name); i++ {
+		var word string
+		switch name[i] | 0x20 {
+		case 't':
+			word = "token"
+		case 's':
+			word = "secret"
+		case 'k':
+			word = "key"
+		default:
+			continue
+		}
+		if len(name)-i >= len(word) && strings.EqualFold(name[i:i+len(word)], word) {
+			return true
+		}
+	}
+	return false
 }
 
 // redactValue returns the form of a secret value shown in an Attempt: the
@@ -204,12 +225,22 @@ func (h *headerTmpl) resolve(getenv func(string) (string, bool)) (string, error)
 	if len(h.parts) == 1 {
 		return h.lookup(h.parts[0], getenv)
 	}
-	var b strings.Builder
+	// Look every part up first so that the value is built with one
+	// allocation; most values have only a few parts.
+	var small [4]string
+	vals := small[:0]
+	n := 0
 	for _, p := range h.parts {
 		v, err := h.lookup(p, getenv)
 		if err != nil {
 			return "", err
 		}
+		vals = append(vals, v)
+		n += len(v)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, v := range vals {
 		b.WriteString(v)
 	}
 	return b.String(), nil
@@ -237,47 +268,43 @@ type scrubber struct {
 	static []string // secret values known at New: the URL's query values
 }
 
-// secrets calls fn for every secret value worth masking: each secret
-// header's full value and, for "Scheme credentials", the credentials alone.
-func (s scrubber) secrets(fn func(v string) bool) {
-	for _, v := range s.static {
-		if !fn(v) {
-			return
-		}
-	}
+// list appends to dst every secret value worth masking: the static values,
+// each secret header's full value and, for "Scheme credentials", the
+// credentials alone.
+func (s scrubber) list(dst []string) []string {
+	dst = append(dst, s.static...)
 	for _, n := range s.names {
 		for _, v := range s.h[n] {
-			if len(v) >= minScrubLen && !fn(v) {
-				return
+			if len(v) >= minScrubLen {
+				dst = append(dst, v)
 			}
 			if i := strings.IndexByte(v, ' '); i > 0 {
-				if c := strings.TrimSpace(v[i+1:]); len(c) >= minScrubLen && !fn(c) {
-					return
+				if c := strings.TrimSpace(v[i+1:]); len(c) >= minScrubLen {
+					dst = append(dst, c)
 				}
 			}
 		}
 	}
+	return dst
 }
 
-// bytes returns b with every secret value replaced; b itself is returned
-// when it holds none.
-func (s scrubber) bytes(b []byte) []byte {
-	s.secrets(func(v string) bool {
-		if bytes.Contains(b, []byte(v)) {
+// scrubBytes returns b with every secret value replaced; b itself is
+// returned when it holds none.
+func scrubBytes(b []byte, secrets []string) []byte {
+	for _, v := range secrets {
+		if len(v) <= len(b) && bytes.Contains(b, []byte(v)) {
 			b = bytes.ReplaceAll(b, []byte(v), []byte(redacted))
 		}
-		return true
-	})
+	}
 	return b
 }
 
-// string returns v with every secret value replaced.
-func (s scrubber) string(v string) string {
-	s.secrets(func(sec string) bool {
-		if strings.Contains(v, sec) {
+// scrubString returns v with every secret value replaced.
+func scrubString(v string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) <= len(v) && strings.Contains(v, sec) {
 			v = strings.ReplaceAll(v, sec, redacted)
 		}
-		return true
-	})
+	}
 	return v
 }

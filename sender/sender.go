@@ -152,12 +152,15 @@ type Sender struct {
 	timeout      time.Duration
 	retry        RetryPolicy
 	headers      []headerTmpl
-	dynamic      []int       // indexes into headers of values with ${VAR}
-	secretNames  []string    // canonical names of secret headers
-	querySecrets []string    // the URL's query values, masked in responses
-	base         http.Header // static headers with placeholders for the rest
+	dynamic      []int         // indexes into headers of values with ${VAR}
+	secretNames  []string      // canonical names of secret headers
+	querySecrets []string      // the URL's query values, masked in responses
+	fixed        []fixedHeader // headers sent with the same value every time
+	nheaders     int           // number of headers of a request, encoding aside
+	hostHeader   bool          // a Host header is configured
 	display      map[string]string
 	ctConfigured bool
+	tmpl         *http.Request // copied for every request; never sent itself
 
 	client  *http.Client
 	breaker *breaker
@@ -227,7 +230,6 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 		timeout:    ep.Timeout,
 		retry:      ep.Retry,
 		headers:    headers,
-		base:       make(http.Header, len(headers)+3),
 		display:    make(map[string]string, len(headers)+3),
 		getenv:     opts.Getenv,
 		log:        opts.Logger.With(zap.String("webhook", ep.Name)),
@@ -247,7 +249,7 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 		zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level cannot fail
 		return zw
 	}
-	s.base[userAgent] = []string{opts.UserAgent}
+	s.fixed = append(s.fixed, fixedHeader{userAgent, []string{opts.UserAgent}})
 	s.display[userAgent] = opts.UserAgent
 	for i, h := range headers {
 		switch h.name {
@@ -256,21 +258,28 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 			continue
 		case contentType:
 			s.ctConfigured = true
+		case "Host":
+			s.hostHeader = true
 		}
 		if h.refs {
 			s.dynamic = append(s.dynamic, i)
+		} else {
+			s.fixed = append(s.fixed, fixedHeader{h.name, []string{h.static}})
 		}
 		if h.secret {
 			s.secretNames = append(s.secretNames, h.name)
 		}
-		s.base[h.name] = []string{h.static} // placeholder when h.refs
 		s.display[h.name] = h.display
 	}
 	if !s.ctConfigured {
-		s.base[contentType] = []string{DefaultContentType}
+		s.fixed = append(s.fixed, fixedHeader{contentType, []string{DefaultContentType}})
 		s.display[contentType] = DefaultContentType
 	}
-	s.base[idempotencyKey] = []string{""}
+	s.nheaders = len(s.fixed) + len(s.dynamic) + 1 // + Idempotency-Key
+	s.tmpl, err = http.NewRequest(method, ep.URL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("webhook %q: %w: cannot build request", ep.Name, ErrBadURL)
+	}
 
 	rt := opts.Transport
 	if rt == nil {
@@ -414,18 +423,7 @@ func (s *Sender) attempt(ctx context.Context, o *outgoing) (Attempt, *Error) {
 	att := Attempt{StartedAt: start, Request: s.requestData(o)}
 	reqCtx, cancel := context.WithTimeoutCause(ctx, s.timeout, ErrAttemptTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(reqCtx, s.method, s.url, nil)
-	if err != nil {
-		done(errBreakerExcluded)
-		return att, &Error{Class: Permanent, Reason: ReasonBadURL,
-			Err: fmt.Errorf("%w: %s: cannot build request", ErrBadURL, s.displayURL)}
-	}
-	o.attach(req)
-	if host := h.Get("Host"); host != "" {
-		req.Host = host
-		delete(h, "Host")
-	}
-	req.Header = h
+	req := s.request(reqCtx, h, o)
 	sc := scrubber{names: s.secretNames, h: h, static: s.querySecrets}
 
 	resp, err := s.client.Do(req)
@@ -457,13 +455,37 @@ func (s *Sender) attempt(ctx context.Context, o *outgoing) (Attempt, *Error) {
 	return att, e
 }
 
+// call holds the per-request values that live as long as the request, in
+// one allocation.
+type call struct {
+	url  url.URL
+	body bytes.Reader
+}
+
+// request builds the request for o from the Sender's template: the same as
+// http.NewRequestWithContext, without parsing the URL again.
+func (s *Sender) request(ctx context.Context, h http.Header, o *outgoing) *http.Request {
+	c := &call{url: *s.tmpl.URL}
+	req := s.tmpl.WithContext(ctx)
+	req.URL = &c.url
+	if s.hostHeader {
+		if host := h.Get("Host"); host != "" {
+			req.Host = host
+			delete(h, "Host")
+		}
+	}
+	req.Header = h
+	o.attach(req, &c.body)
+	return req
+}
+
 // attach sets o's body on req, rewindable so that the transport can retry
-// on a stale connection.
-func (o *outgoing) attach(req *http.Request) {
-	if o.wire != nil {
-		req.ContentLength = int64(o.wire.buf.Len())
-		req.Body = o.wire.reader()
-		req.GetBody = func() (io.ReadCloser, error) { return o.wire.reader(), nil }
+// on a stale connection; r is the reader to use for a plain body.
+func (o *outgoing) attach(req *http.Request, r *bytes.Reader) {
+	if w := o.wire; w != nil {
+		req.ContentLength = int64(w.buf.Len())
+		req.Body = w.reader()
+		req.GetBody = func() (io.ReadCloser, error) { return w.reader(), nil }
 		return
 	}
 	if len(o.body) == 0 {
@@ -472,12 +494,24 @@ func (o *outgoing) attach(req *http.Request) {
 		return
 	}
 	body := o.body
+	r.Reset(body)
 	req.ContentLength = int64(len(body))
-	req.Body = io.NopCloser(bytes.NewReader(body))
+	// io.NopCloser keeps the reader recognisable to net/http as an in-memory
+	// body, which it writes together with the headers.
+	req.Body = io.NopCloser(r)
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 }
 
-// header builds the request headers for o, expanding ${VAR} references.
+// fixedHeader is a header sent with the same value on every request. Its
+// value slice is shared by all requests and must never be written to.
+type fixedHeader struct {
+	name string
+	vals []string
+}
+
+// header builds the request headers for o, expanding ${VAR} references. The
+// values of fixed headers are shared between requests: the returned map may
+// be changed, but the slices of those values must not be.
 func (s *Sender) header(o *outgoing) (http.Header, error) {
 	if o.id == "" || !validValue(o.id) {
 		return nil, fmt.Errorf("%w: delivery ID is empty or holds a control character", ErrBadHeader)
@@ -485,9 +519,29 @@ func (s *Sender) header(o *outgoing) (http.Header, error) {
 	if !validValue(o.contentType) {
 		return nil, fmt.Errorf("%w: content type holds a control character", ErrBadHeader)
 	}
-	h := s.base.Clone()
-	for _, i := range s.dynamic {
-		t := &s.headers[i]
+	n := 1 + len(s.dynamic) // Idempotency-Key and ${VAR} values
+	setCT := o.contentType != "" && !s.ctConfigured
+	if setCT {
+		n++
+	}
+	if o.encoding != "" {
+		n++
+	}
+	// One backing array for every value set per request; each header gets a
+	// one-element slice of it with its capacity capped.
+	vals := make([]string, n)
+	i := 0
+	set := func(h http.Header, name, v string) {
+		vals[i] = v
+		h[name] = vals[i : i+1 : i+1]
+		i++
+	}
+	h := make(http.Header, s.nheaders+1)
+	for _, f := range s.fixed {
+		h[f.name] = f.vals
+	}
+	for _, j := range s.dynamic {
+		t := &s.headers[j]
 		v, err := t.resolve(s.getenv)
 		if err != nil {
 			return nil, err
@@ -495,14 +549,14 @@ func (s *Sender) header(o *outgoing) (http.Header, error) {
 		if !validValue(v) {
 			return nil, fmt.Errorf("%w: header %q: resolved value holds a control character", ErrBadHeader, t.name)
 		}
-		h[t.name][0] = v
+		set(h, t.name, v)
 	}
-	h[idempotencyKey][0] = o.id
-	if o.contentType != "" && !s.ctConfigured {
-		h[contentType][0] = o.contentType
+	set(h, idempotencyKey, o.id)
+	if setCT {
+		set(h, contentType, o.contentType)
 	}
 	if o.encoding != "" {
-		h[contentEncoding] = []string{o.encoding}
+		set(h, contentEncoding, o.encoding)
 	}
 	return h, nil
 }

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -45,7 +44,7 @@ func (s *Store) Record(ctx context.Context, inv Invocation) (string, error) {
 	return s.submit(ctx, r)
 }
 
-// invocationReq validates, normalizes and encodes inv.
+// invocationReq validates, normalizes and encodes inv (see invcodec.go).
 func (s *Store) invocationReq(inv Invocation) (*writeReq, error) {
 	if err := checkWebhook(inv.Webhook); err != nil {
 		return nil, err
@@ -60,11 +59,37 @@ func (s *Store) invocationReq(inv Invocation) (*writeReq, error) {
 		resp.Body = cutUTF8(resp.Body, MaxBodyBytes)
 		inv.Response = &resp
 	}
-	v, err := encodeRecord(inv)
+	scratch := s.scratch.Get().(*[]byte)
+	v, err := encodeInvocation(&inv, scratch)
+	s.scratch.Put(scratch)
 	if err != nil {
 		return nil, err
 	}
-	return &writeReq{kind: kindInvocation, webhook: inv.Webhook, index: []byte(inv.Outcome), value: v}, nil
+	return &writeReq{kind: kindInvocation, webhook: inv.Webhook, index: outcomeValue(inv.Outcome), value: v}, nil
+}
+
+// Index values of the known outcomes, shared by every write (bbolt does not
+// modify values).
+var (
+	outcomeDelivered    = []byte(OutcomeDelivered)
+	outcomeRetrying     = []byte(OutcomeRetrying)
+	outcomeDeadLettered = []byte(OutcomeDeadLettered)
+	outcomeFailed       = []byte(OutcomeFailed)
+)
+
+// outcomeValue returns the index value of an invocation with outcome o.
+func outcomeValue(o string) []byte {
+	switch o {
+	case OutcomeDelivered:
+		return outcomeDelivered
+	case OutcomeRetrying:
+		return outcomeRetrying
+	case OutcomeDeadLettered:
+		return outcomeDeadLettered
+	case OutcomeFailed:
+		return outcomeFailed
+	}
+	return []byte(o)
 }
 
 // checkWebhook reports whether name can name an index bucket.
@@ -81,8 +106,22 @@ func checkWebhook(name string) error {
 // GetInvocation returns the invocation with the given ID, or an error
 // wrapping ErrNotFound.
 func (s *Store) GetInvocation(id string) (Invocation, error) {
+	k, ok := parseID(id)
+	if !ok {
+		return Invocation{}, fmt.Errorf("%w: %q is not a record id", ErrNotFound, id)
+	}
 	var inv Invocation
-	err := s.get(bucketInvocations, id, &inv)
+	err := s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketInvocations).Get(k)
+		if v == nil {
+			return fmt.Errorf("%w: %s %s", ErrNotFound, bucketInvocations, id)
+		}
+		var err error
+		if inv, err = decodeInvocation(k, v); err != nil {
+			return fmt.Errorf("store: decode invocation %s: %w", id, err)
+		}
+		return nil
+	})
 	return inv, err
 }
 
@@ -119,16 +158,6 @@ func (s *Store) ListInvocations(f InvocationFilter) ([]Invocation, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown outcome %q", ErrInvalidFilter, f.Outcome)
 	}
-	// Cheap byte tests that skip most non-matching records without decoding
-	// them; a match is confirmed on the decoded record.
-	var needles [][]byte
-	if f.Outcome != "" {
-		needles = append(needles, fieldNeedle("outcome", f.Outcome))
-	}
-	if f.DeliveryID != "" {
-		needles = append(needles, fieldNeedle("delivery_id", f.DeliveryID))
-	}
-
 	out := make([]Invocation, 0, min(limit, 64))
 	err = s.view(func(tx *bolt.Tx) error {
 		main := tx.Bucket(bucketInvocations)
@@ -142,7 +171,6 @@ func (s *Store) ListInvocations(f InvocationFilter) ([]Invocation, error) {
 			c = ib.Cursor()
 		}
 		scanned := 0
-	scan:
 		for k, v := seekBefore(c, before); k != nil && len(out) < limit && scanned < MaxScan; k, v = c.Prev() {
 			scanned++
 			if byIndex {
@@ -153,19 +181,19 @@ func (s *Store) ListInvocations(f InvocationFilter) ([]Invocation, error) {
 					continue
 				}
 			}
-			for _, n := range needles {
-				if !bytes.Contains(v, n) {
-					continue scan
-				}
-			}
-			var inv Invocation
-			if err := json.Unmarshal(v, &inv); err != nil {
+			// Filter on the record's first fields before decoding it.
+			m, err := readInvMeta(v)
+			if err != nil {
 				return fmt.Errorf("store: decode invocation %s: %w", keyID(k), err)
 			}
-			if (f.Outcome != "" && inv.Outcome != f.Outcome) ||
-				(f.DeliveryID != "" && inv.DeliveryID != f.DeliveryID) ||
-				(f.Webhook != "" && inv.Webhook != f.Webhook) {
+			if (f.Outcome != "" && string(m.outcome) != f.Outcome) ||
+				(f.DeliveryID != "" && string(m.deliveryID) != f.DeliveryID) ||
+				(f.Webhook != "" && string(m.webhook) != f.Webhook) {
 				continue
+			}
+			inv, err := decodeInvocation(k, v)
+			if err != nil {
+				return fmt.Errorf("store: decode invocation %s: %w", keyID(k), err)
 			}
 			out = append(out, inv)
 		}
@@ -175,12 +203,6 @@ func (s *Store) ListInvocations(f InvocationFilter) ([]Invocation, error) {
 		return nil, err
 	}
 	return out, nil
-}
-
-// fieldNeedle returns the bytes `"name":"value"` as encoding/json writes them.
-func fieldNeedle(name, value string) []byte {
-	q, _ := json.Marshal(value) // a string always encodes
-	return append([]byte(`"`+name+`":`), q...)
 }
 
 // clampLimit applies DefaultListLimit and MaxListLimit.

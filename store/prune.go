@@ -69,6 +69,23 @@ func (s *Store) pruneKind(k kind, cutoff time.Time) (int, error) {
 	}
 }
 
+// pruneMeta returns the time by which a record of kind k is pruned and its
+// webhook.
+func pruneMeta(k kind, v []byte) (time.Time, []byte, error) {
+	if k == kindInvocation {
+		m, err := readInvMeta(v)
+		return m.startedAt, m.webhook, err
+	}
+	var meta recordMeta
+	if err := json.Unmarshal(v, &meta); err != nil {
+		return time.Time{}, nil, err
+	}
+	if k == kindRejected {
+		return meta.ReceivedAt, []byte(meta.Webhook), nil
+	}
+	return meta.StartedAt, []byte(meta.Webhook), nil
+}
+
 // pruneChunkTx deletes up to pruneChunk of the oldest records of kind k that
 // are older than cutoff. more reports whether older records may remain.
 func pruneChunkTx(tx *bolt.Tx, k kind, cutoff time.Time) (n int, more bool, err error) {
@@ -78,21 +95,17 @@ func pruneChunkTx(tx *bolt.Tx, k kind, cutoff time.Time) (n int, more bool, err 
 	c := main.Cursor()
 	key, v := c.First()
 	for ; key != nil && len(keys) < pruneChunk; key, v = c.Next() {
-		var meta recordMeta
-		if err := json.Unmarshal(v, &meta); err != nil {
+		t, webhook, err := pruneMeta(k, v)
+		if err != nil {
 			return 0, false, fmt.Errorf("decode %s: %w", keyID(key), err)
-		}
-		t := meta.StartedAt
-		if k == kindRejected {
-			t = meta.ReceivedAt
 		}
 		if !t.Before(cutoff) {
 			break
 		}
 		kc := bytes.Clone(key)
 		keys = append(keys, kc)
-		if meta.Webhook != "" {
-			byWebhook[meta.Webhook] = append(byWebhook[meta.Webhook], kc)
+		if len(webhook) > 0 {
+			byWebhook[string(webhook)] = append(byWebhook[string(webhook)], kc)
 		}
 	}
 	more = len(keys) == pruneChunk && key != nil

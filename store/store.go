@@ -46,6 +46,7 @@ type Store struct {
 	abandoned atomic.Int64 // writes failed with ErrClosed because Close's context ended
 	counts    [numKinds]atomic.Int64
 	pruneMu   sync.Mutex // one Prune at a time
+	scratch   sync.Pool  // *[]byte buffers for compressing invocation bodies
 	// testHook, when set by a test, runs inside every group-commit
 	// transaction with the batch size; an error fails the commit.
 	testHook func(batch int) error
@@ -86,6 +87,7 @@ func Open(path string, opts Options) (*Store, error) {
 		writerDone:  make(chan struct{}),
 		closing:     make(chan struct{}),
 	}
+	s.scratch.New = func() any { return new([]byte) }
 	if err := s.init(); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
@@ -86,12 +87,30 @@ func (s *Store) submit(ctx context.Context, r *writeReq) (string, error) {
 	}
 }
 
+// Lingering: a commit costs two fdatasyncs and rewrites the pages on the
+// paths to the records it appends, whatever its size, so at high rates the
+// writer waits a little for more records before committing. It lingers only
+// when the previous commit carried at least lingerMinPrev records (records
+// are arriving concurrently), for at most lingerMax after taking the first
+// record, and stops once it has lingerTarget records. A lone writer waiting
+// for each commit (the next record follows the previous callback) never
+// waits.
+const (
+	lingerMax     = 2 * time.Millisecond
+	lingerMinPrev = 4
+	lingerTarget  = 128
+)
+
 // runWriter is the group-commit loop: it takes every write queued (up to
 // MaxBatch), commits them in one transaction, then runs their callbacks. It
 // exits once Close has stopped all senders and the queue is empty.
 func (s *Store) runWriter() {
 	defer close(s.writerDone)
 	batch := make([]*writeReq, 0, s.opts.MaxBatch)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	target := min(lingerTarget, s.opts.MaxBatch)
+	prev := 0
 	for {
 		var first *writeReq
 		select {
@@ -104,18 +123,42 @@ func (s *Store) runWriter() {
 			}
 		}
 		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < s.opts.MaxBatch {
-			select {
-			case r := <-s.queue:
-				batch = append(batch, r)
-			default:
-				break fill
+		batch = s.drain(batch)
+		if prev >= lingerMinPrev && len(batch) < target {
+			linger.Reset(lingerMax)
+		wait:
+			for len(batch) < target {
+				select {
+				case r := <-s.queue:
+					batch = s.drain(append(batch, r))
+				case <-linger.C:
+					break wait
+				case <-s.sendersDone:
+					break wait
+				case <-s.abort:
+					break wait
+				}
 			}
+			linger.Stop()
 		}
+		prev = len(batch)
 		s.commit(batch)
 		clear(batch)
 	}
+}
+
+// drain appends the writes queued, without waiting, until batch holds
+// MaxBatch.
+func (s *Store) drain(batch []*writeReq) []*writeReq {
+	for len(batch) < s.opts.MaxBatch {
+		select {
+		case r := <-s.queue:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit writes batch in one transaction and runs the callbacks with the
@@ -156,7 +199,9 @@ func (s *Store) commit(batch []*writeReq) {
 			}
 			k := keys[8*i : 8*i+8 : 8*i+8]
 			putSeq(k, seq)
-			patchID(r.value, k)
+			if r.kind != kindInvocation { // invocations do not store their ID
+				patchID(r.value, k)
+			}
 			if err := b.Put(k, r.value); err != nil {
 				return fmt.Errorf("put %s %s: %w", kinds[r.kind].bucket, keyID(k), err)
 			}
