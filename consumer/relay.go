@@ -40,7 +40,7 @@ const (
 	DefaultDeliveriesPrefix  = "hookrelay.deliveries"
 	DefaultRendererDurable   = "hookrelay-renderer"
 	DefaultSenderDurablePfx  = "hookrelay-send-"
-	DefaultDuplicateWindow   = 10 * time.Minute
+	DefaultDuplicateWindow   = 2 * time.Minute
 	DefaultEventsAckWait     = 20 * time.Second
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultRenderBatch       = 256

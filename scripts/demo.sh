@@ -36,8 +36,9 @@ echo "== Test button: a mock event to coralogix-access-requests now"
 "$BIN" test --config "$CONFIG" coralogix-access-requests | head -12
 
 for _ in $(seq 1 50); do
-  n=$(curl -fsS http://127.0.0.1:18443/received | sed -n 's/.*"accepted": *\([0-9]*\).*/\1/p' | head -1)
-  [ "${n:-0}" -ge 10 ] && break
+  # 10 generic requests (two webhooks) and 7 native log entries.
+  n=$(curl -fsS http://127.0.0.1:18443/received | sed -n 's/.*"entries": *\([0-9]*\).*/\1/p' | head -1)
+  [ "${n:-0}" -ge 17 ] && break
   sleep 0.1
 done
 
