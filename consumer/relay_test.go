@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookrelay/hookrelay/internal/testutil"
 	"github.com/hookrelay/hookrelay/sender"
 	"github.com/hookrelay/hookrelay/store"
 )
@@ -48,18 +49,8 @@ func connect(tb testing.TB, s *server.Server) (*nats.Conn, jetstream.JetStream) 
 	return nc, js
 }
 
-func checkFor(tb testing.TB, total, every time.Duration, f func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	tb.Fatalf("condition not met after %v: %v", total, err)
-}
+// checkFor polls until f returns nil; see testutil.CheckFor.
+var checkFor = testutil.CheckFor
 
 // senderFunc is a Sender whose Send is a function; backoff is 10ms and the
 // breaker reports what breaker returns.

@@ -233,46 +233,13 @@ func (d *jsonDecoder) array() (any, bool) {
 
 // number decodes a number at d.i as a json.Number of its text.
 func (d *jsonDecoder) number() (any, bool) {
-	s, start := d.s, d.i
-	i := start
-	if s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	default:
+	end := numberEnd(d.s, d.i)
+	if end < 0 {
 		return nil, false
 	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == j {
-			return nil, false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		j := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == j {
-			return nil, false
-		}
-	}
-	d.i = i
-	return json.Number(s[start:i]), true
+	n := json.Number(d.s[d.i:end])
+	d.i = end
+	return n, true
 }
 
 // str decodes a string whose opening quote has been consumed. A string

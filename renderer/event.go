@@ -163,8 +163,11 @@ func jsonKind(v any) string {
 }
 
 // isJSONNumber reports whether s is a JSON number literal.
-func isJSONNumber(s string) bool {
-	i := 0
+func isJSONNumber(s string) bool { return numberEnd(s, 0) == len(s) }
+
+// numberEnd returns where the JSON number literal starting at s[i] ends,
+// or -1 when no number starts there.
+func numberEnd(s string, i int) int {
 	if i < len(s) && s[i] == '-' {
 		i++
 	}
@@ -172,36 +175,36 @@ func isJSONNumber(s string) bool {
 	case i < len(s) && s[i] == '0':
 		i++
 	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
+		i = digitsEnd(s, i)
 	default:
-		return false
+		return -1
 	}
 	if i < len(s) && s[i] == '.' {
-		i++
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
+		j := digitsEnd(s, i+1)
+		if j == i+1 {
+			return -1
 		}
-		if i == start {
-			return false
-		}
+		i = j
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		i++
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			i++
 		}
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
+		j := digitsEnd(s, i)
+		if j == i {
+			return -1
 		}
-		if i == start {
-			return false
-		}
+		i = j
 	}
-	return i == len(s)
+	return i
+}
+
+func digitsEnd(s string, i int) int {
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // Get returns the value at a dotted path relative to Root, such as

@@ -6,29 +6,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/hookrelay/hookrelay/internal/testutil"
 )
 
-// checkFor calls f every interval until it returns nil or total elapses, in
-// which case the test fails with f's last error.
-func checkFor(tb testing.TB, total, every time.Duration, f func() error) {
-	tb.Helper()
-	deadline := time.NewTimer(total)
-	defer deadline.Stop()
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		select {
-		case <-deadline.C:
-			tb.Fatalf("condition not met within %s: %v", total, err)
-		case <-tick.C:
-		}
-	}
-}
+// checkFor polls until f returns nil; see testutil.CheckFor.
+var checkFor = testutil.CheckFor
 
 // recorder is an httptest handler that records every request and answers
 // with a status chosen by reply.

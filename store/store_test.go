@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/hookrelay/hookrelay/internal/testutil"
 )
 
 // t0 is the fixed "now" of the tests.
@@ -82,19 +84,8 @@ func checkFile(tb testing.TB, path string) {
 	}
 }
 
-// checkFor polls f every `every` until it returns nil or `total` passes.
-func checkFor(tb testing.TB, total, every time.Duration, f func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	tb.Fatalf("condition not met within %v: %v", total, err)
-}
+// checkFor polls until f returns nil; see testutil.CheckFor.
+var checkFor = testutil.CheckFor
 
 // closeStore closes s within a bounded time.
 func closeStore(tb testing.TB, s *Store) {

@@ -22,23 +22,13 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/internal/testutil"
 	"github.com/hookrelay/hookrelay/renderer"
 	"github.com/hookrelay/hookrelay/sender"
 )
 
-// checkFor polls f until it returns nil or total elapses.
-func checkFor(tb testing.TB, total, every time.Duration, f func() error) {
-	tb.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(every)
-	}
-	tb.Fatalf("condition not met after %v: %v", total, err)
-}
+// checkFor polls until f returns nil; see testutil.CheckFor.
+var checkFor = testutil.CheckFor
 
 // seedTemplate is the body template of the seed page, verbatim.
 func seedTemplate(tb testing.TB) string {

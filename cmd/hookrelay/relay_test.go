@@ -58,11 +58,15 @@ func (td *testDaemon) drained(total time.Duration) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
+	durables := [][2]string{{td.cfg.Events.Stream, consumer.DefaultRendererDurable}}
+	for _, w := range td.cfg.Webhooks {
+		durables = append(durables, [2]string{consumer.DefaultDeliveriesStream, consumer.DefaultSenderDurablePfx + w.Name})
+	}
 	checkFor(td.t, total, 50*time.Millisecond, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		for _, sc := range []struct{ stream, durable string }{{td.cfg.Events.Stream, consumer.DefaultRendererDurable}} {
-			c, err := js.Consumer(ctx, sc.stream, sc.durable)
+		for _, d := range durables {
+			c, err := js.Consumer(ctx, d[0], d[1])
 			if err != nil {
 				return err
 			}
@@ -71,20 +75,7 @@ func (td *testDaemon) drained(total time.Duration) {
 				return err
 			}
 			if info.NumPending != 0 || info.NumAckPending != 0 {
-				return fmt.Errorf("%s: %d pending, %d in flight", sc.durable, info.NumPending, info.NumAckPending)
-			}
-		}
-		for _, w := range td.cfg.Webhooks {
-			c, err := js.Consumer(ctx, consumer.DefaultDeliveriesStream, consumer.DefaultSenderDurablePfx+w.Name)
-			if err != nil {
-				return err
-			}
-			info, err := c.Info(ctx)
-			if err != nil {
-				return err
-			}
-			if info.NumPending != 0 || info.NumAckPending != 0 {
-				return fmt.Errorf("%s: %d pending, %d in flight", w.Name, info.NumPending, info.NumAckPending)
+				return fmt.Errorf("%s: %d pending, %d in flight", d[1], info.NumPending, info.NumAckPending)
 			}
 		}
 		return nil

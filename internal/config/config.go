@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/renderer"
+	"github.com/hookrelay/hookrelay/sender"
 )
 
 // Defaults applied to keys that are absent from the file.
@@ -28,23 +29,23 @@ const (
 	// DefaultAdminListen is the address of the admin API.
 	DefaultAdminListen = "127.0.0.1:8080"
 	// DefaultMethod is the HTTP method of a webhook.
-	DefaultMethod = "POST"
+	DefaultMethod = sender.DefaultMethod
 	// DefaultTimeout is the limit of one HTTP attempt.
-	DefaultTimeout = 10 * time.Second
+	DefaultTimeout = sender.DefaultTimeout
 	// DefaultConcurrency is the number of requests a webhook may have in flight.
-	DefaultConcurrency = 64
+	DefaultConcurrency = sender.DefaultConcurrency
 	// DefaultMaxAttempts is the number of attempts before a delivery is dead-lettered.
-	DefaultMaxAttempts = 8
+	DefaultMaxAttempts = sender.DefaultMaxAttempts
 	// DefaultInitialBackoff is the wait before the second attempt.
-	DefaultInitialBackoff = time.Second
+	DefaultInitialBackoff = sender.DefaultInitialBackoff
 	// DefaultMaxBackoff caps the wait between attempts (and Retry-After).
-	DefaultMaxBackoff = 5 * time.Minute
+	DefaultMaxBackoff = sender.DefaultMaxBackoff
 	// DefaultFailureRatio is the failure ratio that opens a webhook's circuit breaker.
-	DefaultFailureRatio = 0.5
+	DefaultFailureRatio = sender.DefaultFailureRatio
 	// DefaultMinRequests is the number of requests the breaker needs before it may open.
-	DefaultMinRequests = 10
+	DefaultMinRequests = sender.DefaultMinRequests
 	// DefaultOpenFor is how long an open breaker stays open.
-	DefaultOpenFor = 30 * time.Second
+	DefaultOpenFor = sender.DefaultOpenFor
 	// DefaultBatchMaxEvents is the largest number of log entries in one Coralogix request.
 	DefaultBatchMaxEvents = 500
 	// DefaultBatchMaxBytes is the largest Coralogix request body.

@@ -18,6 +18,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/hookrelay/hookrelay/internal/testutil"
 )
 
 const testKey = "cxtp_test-key"
@@ -67,21 +69,8 @@ func gzipped(t testing.TB, b []byte) []byte {
 	return buf.Bytes()
 }
 
-// checkFor polls f every interval until it succeeds or total has passed.
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	var err error
-	for {
-		if err = f(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", total, err)
-		}
-		time.Sleep(every)
-	}
-}
+// checkFor polls until f returns nil; see testutil.CheckFor.
+var checkFor = testutil.CheckFor
 
 // newTestSink starts a sink behind a TLS httptest server.
 func newTestSink(t testing.TB, opts Options) (*Sink, *httptest.Server) {
