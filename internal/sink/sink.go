@@ -245,7 +245,7 @@ func (s *Sink) ingest(w http.ResponseWriter, r *http.Request, ep endpoint) {
 		return
 	}
 	if !s.wait(r) {
-		s.count(StatusClientClosed)
+		s.abandoned(w)
 		return
 	}
 	s.commit(r, ep, body, st)
@@ -397,6 +397,13 @@ func (s *Sink) wait(r *http.Request) bool {
 	}
 }
 
+// abandoned counts a request whose client left during Options.Latency and
+// answers it 499, so that no implicit 200 ever reaches a client still there.
+func (s *Sink) abandoned(w http.ResponseWriter) {
+	s.count(StatusClientClosed)
+	w.WriteHeader(StatusClientClosed)
+}
+
 // count records one answer other than 200.
 func (s *Sink) count(code int) {
 	s.rejected.Add(1)
@@ -410,7 +417,7 @@ func (s *Sink) count(code int) {
 // which carries Options.RetryAfter.
 func (s *Sink) answer(w http.ResponseWriter, r *http.Request, code int, reason string, injected, delay bool) {
 	if delay && !s.wait(r) {
-		s.count(StatusClientClosed)
+		s.abandoned(w)
 		return
 	}
 	s.count(code)
