@@ -175,9 +175,6 @@ func newTestCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, ok := cfg.Webhook(args[0]); !ok {
-				return userErrorf("no webhook named %q in %s", args[0], cfgPath)
-			}
 			var body []byte
 			if file != "" {
 				if body, err = readFileOrStdin(file); err != nil {

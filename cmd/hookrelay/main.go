@@ -5,13 +5,14 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-func main() { os.Exit(run(os.Args[1:])) }
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // Exit codes.
 const (
@@ -35,14 +36,16 @@ func (e depError) Unwrap() error { return e.err }
 func userErrorf(format string, a ...any) error { return userError{fmt.Errorf(format, a...)} }
 func depErrorf(format string, a ...any) error  { return depError{fmt.Errorf(format, a...)} }
 
-func run(args []string) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	err := root.Execute()
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(os.Stderr, "hookrelay:", err)
+	fmt.Fprintln(stderr, "hookrelay:", err)
 	var de depError
 	if errors.As(err, &de) {
 		return exitDependency
