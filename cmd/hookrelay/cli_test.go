@@ -147,3 +147,36 @@ func TestCLI_SchemaAndTest(t *testing.T) {
 		t.Errorf("test of an unknown webhook: %d %q", code, errOut)
 	}
 }
+
+func TestCLI_Invoke(t *testing.T) {
+	// Ensure `invoke` sends one access request to one webhook only, as a
+	// Manual event through the pipeline, and is refused for a webhook
+	// without the Manual trigger.
+	ep := newTestEndpoint(t, false, nil)
+	tpl := `{"type":"{{event_type}}","id":"{{data.id}}"}`
+	td := startDaemon(t, "", hookYAML("manual", ep.srv.URL+"/manual", tpl, "")+
+		hookYAML("other", ep.srv.URL+"/other", tpl, "")+
+		hookYAML("no-manual", ep.srv.URL+"/no-manual", tpl, "    triggers: [RequestCreated]\n"), nil, nil)
+	cfg := clientConfig(t, td)
+	data := filepath.Join(t.TempDir(), "data.json")
+	if err := os.WriteFile(data, []byte(`{"id":"req-42","friendly_id":"APONO-42","requester":{"email":"ada@example.com"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := cli("invoke", "--config", cfg, "manual", "--file", data); code != 0 {
+		t.Fatalf("invoke: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := cli("invoke", "--config", cfg, "no-manual", "--file", data); code != 1 || !strings.Contains(errOut, "Manual trigger") {
+		t.Errorf("invoke without the Manual trigger: %d %q", code, errOut)
+	}
+	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if ep.count() < 1 {
+			return fmt.Errorf("nothing delivered")
+		}
+		return nil
+	})
+	td.drained(10 * time.Second)
+	reqs := ep.requests()
+	if len(reqs) != 1 || reqs[0].Path != "/manual" || strings.TrimSpace(string(reqs[0].Body)) != `{"type":"Manual","id":"req-42"}` {
+		t.Fatalf("deliveries: %d, first %s %s", len(reqs), reqs[0].Path, reqs[0].Body)
+	}
+}
