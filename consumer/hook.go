@@ -39,8 +39,9 @@ type hook struct {
 
 	// free counts, per stream sequence, deliveries that were handed back
 	// without an attempt (breaker open, shutdown), so they do not count
-	// against max_attempts. It is in memory: after a crash a message may be
-	// retried one time fewer, never more.
+	// against max_attempts. It is in memory: hand-backs made before a
+	// restart, or by another replica, do count, so such a message may be
+	// retried fewer times, never more.
 	freeMu sync.Mutex
 	free   map[uint64]uint64
 
@@ -72,7 +73,9 @@ func (h *hook) consumerConfig() jetstream.ConsumerConfig {
 	if maxPending < 1024 {
 		maxPending = 1024
 	}
-	ackWait := 2*h.cfg.Timeout + 5*time.Second
+	// A buffered message may wait for two rounds of in-flight attempts
+	// (the pull holds twice the concurrency) before its own.
+	ackWait := 3*h.cfg.Timeout + 5*time.Second
 	if b := h.cfg.Batch; b != nil {
 		// A whole batch per worker in flight, one filling and one queued;
 		// a message may wait MaxWait, then a request and its 413 splits.
@@ -219,9 +222,17 @@ func (h *hook) requestPause(d time.Duration) {
 
 func (h *hook) addFree(seq uint64) {
 	h.freeMu.Lock()
+	if len(h.free) >= maxFree {
+		// Entries of messages another replica settled are never removed
+		// here; start over rather than grow without bound.
+		clear(h.free)
+	}
 	h.free[seq]++
 	h.freeMu.Unlock()
 }
+
+// maxFree bounds the hand-back counts a hook keeps.
+const maxFree = 1 << 20
 
 func (h *hook) forget(seq uint64) {
 	h.freeMu.Lock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,10 +20,14 @@ import (
 )
 
 // runServer starts an in-process JetStream server for one test.
-func runServer(tb testing.TB) *server.Server {
+func runServer(tb testing.TB) *server.Server { return runServerMax(tb, 0) }
+
+// runServerMax starts one with a max_payload (0: the default).
+func runServerMax(tb testing.TB, maxPayload int32) *server.Server {
 	tb.Helper()
 	s, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: tb.TempDir(), NoLog: true, NoSigs: true,
+		MaxPayload: maxPayload,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -146,8 +151,12 @@ type fixture struct {
 }
 
 func newFixture(tb testing.TB, router Router, hooks []Webhook, senders map[string]Sender) *fixture {
+	return newFixtureMax(tb, 0, router, hooks, senders)
+}
+
+func newFixtureMax(tb testing.TB, maxPayload int32, router Router, hooks []Webhook, senders map[string]Sender) *fixture {
 	tb.Helper()
-	s := runServer(tb)
+	s := runServerMax(tb, maxPayload)
 	_, js := connect(tb, s)
 	st := &memStore{}
 	r, err := New(js, Config{
@@ -446,4 +455,34 @@ func TestSubjectFor(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRelay_BodyLargerThanMaxPayload(t *testing.T) {
+	// Ensure a rendered body JetStream would refuse every time is
+	// dead-lettered at once with the reason, instead of being retried
+	// forever, and the event is acked.
+	var mu sync.Mutex
+	var got []string
+	f := newFixtureMax(t, 100<<10, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 1, MaxAttempts: 3}},
+		map[string]Sender{"a": okSender(&mu, &got)})
+	f.publish(t, string(make([]byte, 50<<10)), "small")
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		_, dead, _ := f.store.snapshot()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(dead) != 1 || len(got) != 1 {
+			return fmt.Errorf("dead %d sent %d", len(dead), len(got))
+		}
+		return nil
+	})
+	_, dead, _ := f.store.snapshot()
+	if !strings.Contains(dead[0].Reason, "max_payload") {
+		t.Errorf("reason %q", dead[0].Reason)
+	}
+	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if p, ack := f.pending(t, "EVENTS", DefaultRendererDurable); p != 0 || ack != 0 {
+			return fmt.Errorf("events: %d pending %d unacked", p, ack)
+		}
+		return nil
+	})
 }

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strconv"
 	"strings"
@@ -26,6 +27,8 @@ type renderStage struct {
 	acks chan []*eventJob
 	cc   jetstream.ConsumeContext
 	wg   sync.WaitGroup
+
+	stopOnce sync.Once
 }
 
 type eventJob struct {
@@ -58,8 +61,7 @@ func (s *renderStage) start(ctx context.Context) error {
 			s.r.log.Debug("events consumer", zap.Error(err))
 		}))
 	if err != nil {
-		close(s.in)
-		s.wg.Wait()
+		s.stop()
 		return err
 	}
 	s.cc = cc
@@ -68,13 +70,16 @@ func (s *renderStage) start(ctx context.Context) error {
 
 // stop drains the consume context (buffered messages still reach the
 // handler), waits for it to close, then lets the batcher and acker finish.
+// Only the first call does anything.
 func (s *renderStage) stop() {
-	if s.cc != nil {
-		s.cc.Drain()
-		<-s.cc.Closed()
-	}
-	close(s.in)
-	s.wg.Wait()
+	s.stopOnce.Do(func() {
+		if s.cc != nil {
+			s.cc.Drain()
+			<-s.cc.Closed()
+		}
+		close(s.in)
+		s.wg.Wait()
+	})
 }
 
 func (s *renderStage) batchLoop() {
@@ -144,12 +149,19 @@ func (s *renderStage) routeOne(j *eventJob) {
 func (s *renderStage) publish(batch []*eventJob) {
 	packs := map[string]*pack{}
 	var order []string
+	// What a delivery message may carry: the server's limit less room for
+	// headers and framing.
+	room := int(s.r.js.Conn().MaxPayload()) - 64<<10
 	for _, j := range batch {
 		if j.reject != nil {
 			continue
 		}
 		for _, d := range j.routed.Deliveries {
 			id := DeliveryID(s.r.streamID, j.seq, d.Webhook)
+			if d.Err == nil && room > 0 && len(d.Body) > room {
+				// JetStream would refuse it every time: dead-letter it now.
+				d.Err = fmt.Errorf("rendered body of %d bytes is larger than a delivery message may be (%d bytes; raise the NATS server's max_payload)", len(d.Body), room)
+			}
 			if d.Err != nil {
 				j.dead = append(j.dead, store.DeadLetter{
 					Webhook:    d.Webhook,
@@ -188,8 +200,8 @@ func (s *renderStage) publish(batch []*eventJob) {
 		p := packs[name]
 		b := s.r.hooks[name].cfg.Batch
 		maxBytes := b.MaxBytes
-		if mp := int(s.r.js.Conn().MaxPayload()) - 64<<10; mp > 0 && mp < maxBytes {
-			maxBytes = mp
+		if room > 0 && room < maxBytes {
+			maxBytes = room
 		}
 		first := 0
 		for _, m := range s.r.packMsgs(name, p.items, b.MaxEvents, maxBytes) {

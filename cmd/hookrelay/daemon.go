@@ -412,6 +412,12 @@ func (d *Daemon) Close(ctx context.Context) error {
 			first = err
 		}
 	}
+	if d.adminSrv != nil {
+		// First, so no replay or test starts against parts being closed.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		keep(d.adminSrv.Shutdown(cctx))
+		cancel()
+	}
 	if d.rel != nil {
 		keep(d.rel.Close(ctx))
 	}
@@ -424,11 +430,6 @@ func (d *Daemon) Close(ctx context.Context) error {
 		// Flush the acks sent above before the connection goes.
 		_ = d.nc.FlushTimeout(5 * time.Second)
 		d.nc.Close()
-	}
-	if d.adminSrv != nil {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		keep(d.adminSrv.Shutdown(cctx))
-		cancel()
 	}
 	for _, s := range d.senders {
 		s.Close()

@@ -507,3 +507,39 @@ func TestRelay_SecretNeverLeaks(t *testing.T) {
 		t.Errorf("%d invocations recorded, want ≥ 7", len(invs.Invocations))
 	}
 }
+
+func TestRelay_TargetHeaderIsChecked(t *testing.T) {
+	// Ensure an event naming its webhook (the Manual trigger's path) is
+	// refused unless it is a Manual event for an active webhook with the
+	// Manual trigger, whoever published it.
+	ep := newTestEndpoint(t, false, nil)
+	tpl := `{"t":"{{event_type}}"}`
+	td := startDaemon(t, "", hookYAML("manual", ep.srv.URL+"/manual", tpl, "")+
+		hookYAML("off", ep.srv.URL+"/off", tpl, "    active: false\n"), nil, nil)
+	nc, err := nats.Connect(td.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	send := func(typ, target string) {
+		m := nats.NewMsg("apono.events." + typ)
+		m.Header.Set(consumer.HeaderTarget, target)
+		m.Data = event(t, renderer.RequestCreated, 1, map[string]any{"event_type": typ})
+		if _, err := js.PublishMsg(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("RequestCreated", "manual") // not a Manual event
+	send("Manual", "off")            // inactive webhook
+	send("Manual", "manual")         // fine
+	td.drained(10 * time.Second)
+	var rej struct{ Rejected []store.Rejected }
+	td.apiJSON("GET", "/api/v1/rejected", nil, &rej)
+	if len(rej.Rejected) != 2 {
+		t.Errorf("%d rejected, want 2: %+v", len(rej.Rejected), rej.Rejected)
+	}
+	if reqs := ep.requests(); len(reqs) != 1 || reqs[0].Path != "/manual" {
+		t.Errorf("deliveries: %+v", reqs)
+	}
+}

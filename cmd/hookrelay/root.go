@@ -104,6 +104,8 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			<-ctx.Done()
+			// A second signal now ends the process at once.
+			stop()
 			log.Info("shutting down: no new work; finishing in-flight deliveries", zap.Duration("within", shutdown))
 			cctx, cancel := context.WithTimeout(context.Background(), shutdown)
 			defer cancel()
@@ -163,8 +165,16 @@ func newSchemaCmd() *cobra.Command {
 	}
 }
 
-// redactURL drops user info and query values from a URL for display.
+// redactURL drops user info and query values from a URL, or from each of a
+// comma-separated list of URLs (a NATS cluster), for display.
 func redactURL(raw string) string {
+	if strings.Contains(raw, ",") {
+		parts := strings.Split(raw, ",")
+		for i, p := range parts {
+			parts[i] = redactURL(strings.TrimSpace(p))
+		}
+		return strings.Join(parts, ",")
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "<unparsable url>"

@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 
 	"github.com/hookrelay/hookrelay/consumer"
 	"github.com/hookrelay/hookrelay/renderer"
@@ -49,9 +51,14 @@ func (d *Daemon) Route(payload []byte, target string) (consumer.Routed, error) {
 	}
 	var names []string
 	if target != "" {
-		if _, ok := d.rd.Webhook(target); ok {
-			names = []string{target}
+		// Only a Manual event for an active webhook with the Manual trigger
+		// may name its webhook; anything else is refused, whoever sent it.
+		wh, ok := d.rd.Webhook(target)
+		if !ok || !wh.Active || ev.Trigger != renderer.Manual || !slices.Contains(wh.Triggers, renderer.Manual) {
+			return consumer.Routed{}, rejection{reason: "bad_target",
+				err: fmt.Errorf("event for webhook %q refused: only a Manual event may target a webhook, and only an active one with the Manual trigger", target)}
 		}
+		names = []string{target}
 	} else {
 		names = d.rd.Match(ev)
 	}
