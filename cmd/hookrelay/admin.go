@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/hookrelay/hookrelay/cmd/hookrelay/ui"
 	"github.com/hookrelay/hookrelay/consumer"
 	"github.com/hookrelay/hookrelay/renderer"
 	"github.com/hookrelay/hookrelay/sender"
@@ -52,6 +53,11 @@ func (d *Daemon) adminHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", d.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
+	// The admin UI: one page, no secrets in it, so no token; the API calls
+	// it makes send the token.
+	page := ui.Handler()
+	mux.Handle("GET /{$}", page)
+	mux.Handle("GET /ui/{$}", page)
 
 	api := http.NewServeMux()
 	api.HandleFunc("GET /api/v1/webhooks", d.listWebhooks)
@@ -128,7 +134,7 @@ func (d *Daemon) listWebhooks(w http.ResponseWriter, _ *http.Request) {
 			Name:        wh.Name,
 			Active:      wh.Active,
 			Method:      wh.Method,
-			URL:         redactURL(wh.URL),
+			URL:         redactURL(endpoint(&wh).URL),
 			Triggers:    wh.Triggers,
 			Filters:     wh.Filters,
 			Ordered:     wh.Ordered,
@@ -367,7 +373,11 @@ func (d *Daemon) replayDeadLetter(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := d.replay(r.Context(), dl); err != nil {
-		writeError(w, http.StatusBadGateway, err.Error())
+		status := http.StatusBadGateway
+		if errors.Is(err, consumer.ErrUnknownWebhook) {
+			status = http.StatusConflict // its webhook is no longer configured
+		}
+		writeError(w, status, err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"replayed": []string{dl.ID}})
@@ -412,7 +422,14 @@ func (d *Daemon) deleteDeadLetter(w http.ResponseWriter, r *http.Request) {
 
 // purgeDeadLetters deletes every dead letter of one webhook, or all.
 func (d *Daemon) purgeDeadLetters(w http.ResponseWriter, r *http.Request) {
-	ids, err := d.eachDeadLetter(r.URL.Query().Get("webhook"), func(dl store.DeadLetter) error {
+	webhook := r.URL.Query().Get("webhook")
+	if webhook != "" {
+		if _, ok := d.cfg.Webhook(webhook); !ok {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no webhook named %q", webhook))
+			return
+		}
+	}
+	ids, err := d.eachDeadLetter(webhook, func(dl store.DeadLetter) error {
 		return d.st.DeleteDeadLetter(dl.ID)
 	})
 	if err != nil {
@@ -422,25 +439,36 @@ func (d *Daemon) purgeDeadLetters(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"deleted": ids})
 }
 
-// eachDeadLetter applies fn to the dead letters of a webhook (or all),
-// oldest first, page by page, and returns the ids it succeeded on.
+// eachDeadLetter applies fn to the dead letters of a webhook (or all) that
+// exist when it starts, oldest first, and returns the ids it succeeded on.
+// A replay that fails again makes a new dead letter; it is not in the
+// snapshot, so it is not replayed again in the same call.
 func (d *Daemon) eachDeadLetter(webhook string, fn func(store.DeadLetter) error) ([]string, error) {
-	ids := []string{}
+	var all []store.DeadLetter
+	before := ""
 	for {
-		page, err := d.st.ListDeadLetters(webhook, 500, "")
+		page, err := d.st.ListDeadLetters(webhook, 500, before)
+		if err != nil {
+			return []string{}, err
+		}
+		if len(page) == 0 {
+			break
+		}
+		all = append(all, page...)
+		before = page[len(page)-1].ID
+	}
+	ids := []string{}
+	for i := len(all) - 1; i >= 0; i-- {
+		err := fn(all[i])
+		if errors.Is(err, store.ErrNotFound) {
+			continue // gone meanwhile: nothing to do
+		}
 		if err != nil {
 			return ids, err
 		}
-		if len(page) == 0 {
-			return ids, nil
-		}
-		for i := len(page) - 1; i >= 0; i-- {
-			if err := fn(page[i]); err != nil {
-				return ids, err
-			}
-			ids = append(ids, page[i].ID)
-		}
+		ids = append(ids, all[i].ID)
 	}
+	return ids, nil
 }
 
 func (d *Daemon) listRejected(w http.ResponseWriter, r *http.Request) {

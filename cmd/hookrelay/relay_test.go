@@ -543,3 +543,40 @@ func TestRelay_TargetHeaderIsChecked(t *testing.T) {
 		t.Errorf("deliveries: %+v", reqs)
 	}
 }
+
+func TestRelay_ReplayAllOnceWhileFailing(t *testing.T) {
+	// Ensure replaying all dead letters of a webhook whose endpoint still
+	// fails replays each once: the new dead letters wait for the next call.
+	ep := newTestEndpoint(t, false, func(*http.Request, int) (int, http.Header) { return 400, nil })
+	td := startDaemon(t, "", hookYAML("strict", ep.srv.URL+"/hook", `{"id":"{{data.id}}"}`, ""), nil, nil)
+	for i := 0; i < 3; i++ {
+		td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, i))
+	}
+	var dls struct{ DeadLetters []store.DeadLetter }
+	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		td.apiJSON("GET", "/api/v1/deadletters", nil, &dls)
+		if len(dls.DeadLetters) != 3 {
+			return fmt.Errorf("%d dead letters", len(dls.DeadLetters))
+		}
+		return nil
+	})
+	var res struct{ Replayed []string }
+	td.apiJSON("POST", "/api/v1/deadletters/replay?webhook=strict", nil, &res)
+	if len(res.Replayed) != 3 {
+		t.Fatalf("replayed %v", res.Replayed)
+	}
+	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		td.apiJSON("GET", "/api/v1/deadletters", nil, &dls)
+		if len(dls.DeadLetters) != 3 || ep.count() != 6 {
+			return fmt.Errorf("%d dead letters, %d requests", len(dls.DeadLetters), ep.count())
+		}
+		return nil
+	})
+	td.drained(10 * time.Second)
+	if n := ep.count(); n != 6 {
+		t.Errorf("%d requests, want 6 (3 first attempts, 3 replays)", n)
+	}
+	if st, _ := td.api("DELETE", "/api/v1/deadletters?webhook=nope", nil); st != http.StatusNotFound {
+		t.Errorf("purge of an unknown webhook: %d", st)
+	}
+}
