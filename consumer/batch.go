@@ -164,8 +164,7 @@ func (h *hook) deliverBatch(ctx context.Context, bs BatchSender, msgs []jetstrea
 		}
 		items, err := unpack(m)
 		if err != nil {
-			h.r.log.Error("dropping undecodable delivery message", zap.String("webhook", h.cfg.Name), zap.Uint64("seq", meta.Sequence.Stream), zap.Error(err))
-			_ = m.TermWithReason(err.Error())
+			h.deadLetterPacked(ctx, m, meta.Sequence.Stream, meta.NumDelivered, err)
 			continue
 		}
 		bm := &batchMsg{m: m, seq: meta.Sequence.Stream, items: items, errs: make([]error, len(items)), carrier: make([]int, len(items))}

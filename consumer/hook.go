@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -280,6 +281,11 @@ func (h *hook) deliver(ctx context.Context, m jetstream.Msg) {
 	}
 	seq := meta.Sequence.Stream
 	hdr := m.Headers()
+	if hdr.Get(HeaderPacked) != "" {
+		// Packed for a batching webhook that no longer batches.
+		h.deadLetterPacked(ctx, m, seq, meta.NumDelivered, errPackedForPlain)
+		return
+	}
 	did := hdr.Get(HeaderDeliveryID)
 	eventID := hdr.Get(HeaderEventID)
 	eventType := hdr.Get(HeaderEventType)
@@ -399,6 +405,34 @@ func (h *hook) writeDeadLetter(ctx context.Context, inv store.Invocation, body [
 	h.r.log.Warn("delivery dead-lettered", zap.String("webhook", h.cfg.Name), zap.String("delivery_id", inv.DeliveryID),
 		zap.Int("attempts", inv.Attempt), zap.String("reason", reason))
 	return reason, nil
+}
+
+// errPackedForPlain is the reason given to deliveries packed for a batching
+// webhook that reached it after its coralogix block was removed.
+var errPackedForPlain = errors.New("packed Coralogix delivery reached a webhook that no longer batches")
+
+// deadLetterPacked dead-letters every delivery of a message that cannot be
+// sent as it is, each with its own body, so each can be replayed, and then
+// terminates the message. A message that does not even decode is kept
+// whole as one dead letter.
+func (h *hook) deadLetterPacked(ctx context.Context, m jetstream.Msg, seq, delivered uint64, cause error) {
+	items, err := unpack(m)
+	if err != nil {
+		cause = err
+		items = []packedItem{{deliveryID: fmt.Sprintf("undecodable-%d", seq), body: m.Data()}}
+	}
+	attempt := h.attempt(seq, delivered)
+	for _, it := range items {
+		inv := invocation(h.cfg.Name, it.deliveryID, it.eventID, it.eventType, attempt, sender.Attempt{StartedAt: h.r.now()}, cause)
+		inv.Outcome = store.OutcomeDeadLettered
+		if _, err := h.writeDeadLetter(ctx, inv, it.body, cause, nil); err != nil {
+			h.addFree(seq)
+			_ = m.NakWithDelay(5 * time.Second)
+			return
+		}
+	}
+	h.forget(seq)
+	_ = m.TermWithReason(truncate(cause.Error(), 200))
 }
 
 // invocation turns an attempt into the record the store keeps.

@@ -2,8 +2,11 @@ package consumer
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -101,5 +104,36 @@ func TestUnpack_Errors(t *testing.T) {
 				t.Errorf("got %d items, err %v", len(got), err)
 			}
 		})
+	}
+}
+
+func TestHook_PackedMessageForPlainWebhook(t *testing.T) {
+	// Ensure a packed message reaching a webhook that no longer batches is
+	// not sent: each delivery in it becomes a dead letter of its own.
+	var mu sync.Mutex
+	var got []string
+	f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 1, MaxAttempts: 3}},
+		map[string]Sender{"a": okSender(&mu, &got)})
+	items := []packedItem{{deliveryID: "d1", eventID: "1", eventType: "T", body: []byte(`{"a":1}`)}, {deliveryID: "d2", eventID: "2", eventType: "T", body: []byte(`{"a":2}`)}}
+	for _, m := range f.relay.packMsgs("a", items, 10, 1<<20) {
+		if _, err := f.js.PublishMsg(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		_, dead, _ := f.store.snapshot()
+		if len(dead) != 2 {
+			return fmt.Errorf("%d dead letters", len(dead))
+		}
+		return nil
+	})
+	_, dead, _ := f.store.snapshot()
+	if dead[0].DeliveryID != "d1" || string(dead[1].Body) != `{"a":2}` {
+		t.Errorf("dead letters %+v", dead)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 0 {
+		t.Errorf("sent %v", got)
 	}
 }
