@@ -53,7 +53,7 @@ func newRenderStage(r *Relay, cons jetstream.Consumer) *renderStage {
 
 func (s *renderStage) start(ctx context.Context) error {
 	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.batchLoop() }()
+	go func() { defer s.wg.Done(); s.batchLoop(ctx) }()
 	go func() { defer s.wg.Done(); s.ackLoop(ctx) }()
 	cc, err := s.cons.Consume(func(m jetstream.Msg) { s.in <- m },
 		jetstream.PullMaxMessages(DefaultRenderBatch*8),
@@ -82,7 +82,7 @@ func (s *renderStage) stop() {
 	})
 }
 
-func (s *renderStage) batchLoop() {
+func (s *renderStage) batchLoop(ctx context.Context) {
 	defer close(s.acks)
 	workers := runtime.GOMAXPROCS(0)
 	for first := range s.in {
@@ -101,7 +101,7 @@ func (s *renderStage) batchLoop() {
 			}
 		}
 		s.route(batch, workers)
-		s.publish(batch)
+		s.publish(ctx, batch)
 		s.acks <- batch
 	}
 }
@@ -146,7 +146,8 @@ func (s *renderStage) routeOne(j *eventJob) {
 // publish sends every delivery of the batch in arrival order. Async
 // publishes on one connection keep their order in the stream, which is
 // what ordered webhooks rely on.
-func (s *renderStage) publish(batch []*eventJob) {
+func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
+	blocked := map[string]error{}
 	packs := map[string]*pack{}
 	var order []string
 	// What a delivery message may carry: the server's limit less room for
@@ -188,6 +189,25 @@ func (s *renderStage) publish(batch []*eventJob) {
 				continue
 			}
 			m := s.r.deliveryMsg(d.Webhook, id, j.eventID, j.routed.EventType, d.Body)
+			if h := s.r.hooks[d.Webhook]; h != nil && h.cfg.Ordered {
+				// An ordered webhook's deliveries are stored one by one, and
+				// after a failure none behind it is, so a retry cannot
+				// overtake: the failed event and those after it come back
+				// in order.
+				if err := blocked[d.Webhook]; err != nil {
+					j.pubErr = err
+					break
+				}
+				pctx, cancel := context.WithTimeout(ctx, defaultPublishAckTimeout)
+				_, err := s.r.js.PublishMsg(pctx, m)
+				cancel()
+				if err != nil {
+					blocked[d.Webhook] = fmt.Errorf("ordered webhook %q: %w", d.Webhook, err)
+					j.pubErr = err
+					break
+				}
+				continue
+			}
 			f, err := s.r.js.PublishMsgAsync(m)
 			if err != nil {
 				j.pubErr = err
