@@ -160,19 +160,11 @@ func (d *jsonDecoder) object() (map[string]any, bool) {
 		}
 		d.keys = append(d.keys, k)
 		d.vals = append(d.vals, v)
-		d.skipSpace()
-		if d.i >= len(d.s) {
+		if done, ok := d.afterElement('}'); !ok {
 			return nil, false
-		}
-		c := d.s[d.i]
-		d.i++
-		if c == '}' {
+		} else if done {
 			break
 		}
-		if c != ',' {
-			return nil, false
-		}
-		d.skipSpace()
 	}
 	// keys and vals grow in step, so the object's keys start where its
 	// values do.
@@ -186,6 +178,26 @@ func (d *jsonDecoder) object() (map[string]any, bool) {
 	d.keys, d.vals = d.keys[:base], d.vals[:base]
 	d.depth--
 	return m, true
+}
+
+// afterElement consumes what follows an element of an object or array: a
+// comma (done false) or the closing byte (done true). ok is false for
+// anything else.
+func (d *jsonDecoder) afterElement(closing byte) (done, ok bool) {
+	d.skipSpace()
+	if d.i >= len(d.s) {
+		return false, false
+	}
+	c := d.s[d.i]
+	d.i++
+	switch c {
+	case closing:
+		return true, true
+	case ',':
+		d.skipSpace()
+		return false, true
+	}
+	return false, false
 }
 
 // array decodes an array whose '[' has been consumed.
@@ -208,19 +220,11 @@ func (d *jsonDecoder) array() (any, bool) {
 		// Keep keys and vals in step so objects can share the stacks.
 		d.keys = append(d.keys, "")
 		d.vals = append(d.vals, v)
-		d.skipSpace()
-		if d.i >= len(d.s) {
+		if done, ok := d.afterElement(']'); !ok {
 			return nil, false
-		}
-		c := d.s[d.i]
-		d.i++
-		if c == ']' {
+		} else if done {
 			break
 		}
-		if c != ',' {
-			return nil, false
-		}
-		d.skipSpace()
 	}
 	vals := d.vals[base:]
 	l := make([]any, len(vals))
