@@ -227,19 +227,21 @@ func (h *hook) settleBatchMsg(ctx context.Context, bm *batchMsg, res sender.Batc
 		}
 	}
 	if refused {
-		// Not attempted (breaker open, or shutting down): hand the whole
-		// message back without counting an attempt.
-		h.addFree(bm.seq)
-		d := max(h.s.Breaker().OpenRemaining, minBreakerPause)
-		if ctx.Err() == nil {
-			h.breakerOpen.Add(uint64(len(bm.items)))
-			h.r.metrics.deliveries.WithLabelValues(h.cfg.Name, "breaker_open").Add(float64(len(bm.items)))
-			if !*paused {
-				h.requestPause(d)
-				*paused = true
-			}
+		// Not attempted. At shutdown the message goes back, uncounted
+		// here; a refusal of the breaker keeps it parked until the breaker
+		// lets it through.
+		if ctx.Err() != nil {
+			h.addFree(bm.seq)
+			_ = bm.m.NakWithDelay(minBreakerPause)
+			return
 		}
-		_ = bm.m.NakWithDelay(d)
+		h.breakerOpen.Add(uint64(len(bm.items)))
+		h.r.metrics.deliveries.WithLabelValues(h.cfg.Name, "breaker_open").Add(float64(len(bm.items)))
+		h.park(bm.m)
+		if !*paused {
+			h.requestPause(max(h.s.Breaker().OpenRemaining, minBreakerPause))
+			*paused = true
+		}
 		return
 	}
 	again := retry && bm.attempt < h.cfg.MaxAttempts

@@ -38,11 +38,18 @@ type hook struct {
 	wg    sync.WaitGroup
 	stopc chan struct{}
 
+	// parked holds deliveries the breaker refused. They stay in flight,
+	// kept alive with InProgress, until the breaker lets them through, so
+	// a refusal never shows in NumDelivered and costs no attempt, whatever
+	// restarts or replicas come in between.
+	parkMu sync.Mutex
+	parked []jetstream.Msg
+
 	// free counts, per stream sequence, deliveries that were handed back
-	// without an attempt (breaker open, shutdown), so they do not count
-	// against max_attempts. It is in memory: hand-backs made before a
-	// restart, or by another replica, do count, so such a message may be
-	// retried fewer times, never more.
+	// without an attempt at shutdown, so they do not count against
+	// max_attempts. It is in memory: a hand-back at a shutdown does count
+	// after the restart, so such a message may be retried once fewer,
+	// never more.
 	freeMu sync.Mutex
 	free   map[uint64]uint64
 
@@ -181,16 +188,34 @@ func (h *hook) pump(cc jetstream.ConsumeContext) {
 			}
 			h.r.log.Info("breaker open: pausing deliveries", zap.String("webhook", h.cfg.Name), zap.Duration("for", d))
 			t := time.NewTimer(d)
-			select {
-			case <-h.stopc:
-				t.Stop()
-				return
-			case <-t.C:
+			keep := time.NewTicker(h.keepAlive())
+		wait:
+			for {
+				select {
+				case <-h.stopc:
+					t.Stop()
+					keep.Stop()
+					return
+				case <-keep.C:
+					h.touchParked()
+				case <-t.C:
+					break wait
+				}
 			}
+			keep.Stop()
 			// Drop pause requests made by messages drained above.
 			select {
 			case <-h.pause:
 			default:
+			}
+			// The breaker lets probes through now: the parked deliveries
+			// go first, oldest first; those refused again park again.
+			for _, m := range h.takeParked() {
+				if h.batch != nil {
+					h.batch.add(m)
+				} else {
+					h.work <- m
+				}
 			}
 			for {
 				var err error
@@ -212,6 +237,45 @@ func (h *hook) pump(cc jetstream.ConsumeContext) {
 func (h *hook) stop() {
 	close(h.stopc)
 	h.wg.Wait()
+	// Hand back what the breaker kept, for the next start or another
+	// replica.
+	for _, m := range h.takeParked() {
+		if meta, err := m.Metadata(); err == nil {
+			h.addFree(meta.Sequence.Stream)
+		}
+		_ = m.NakWithDelay(minBreakerPause)
+	}
+}
+
+// park keeps a delivery the breaker refused until it may be tried.
+func (h *hook) park(m jetstream.Msg) {
+	h.parkMu.Lock()
+	h.parked = append(h.parked, m)
+	h.parkMu.Unlock()
+}
+
+func (h *hook) takeParked() []jetstream.Msg {
+	h.parkMu.Lock()
+	defer h.parkMu.Unlock()
+	out := h.parked
+	h.parked = nil
+	return out
+}
+
+// touchParked tells JetStream the parked deliveries are still being worked
+// on, so their AckWait does not run out.
+func (h *hook) touchParked() {
+	h.parkMu.Lock()
+	defer h.parkMu.Unlock()
+	for _, m := range h.parked {
+		_ = m.InProgress()
+	}
+}
+
+// keepAlive is how often parked deliveries are touched: well within the
+// consumer's AckWait.
+func (h *hook) keepAlive() time.Duration {
+	return min(h.consumerConfig().AckWait/3, 5*time.Second)
 }
 
 func (h *hook) requestPause(d time.Duration) {
@@ -297,13 +361,8 @@ func (h *hook) deliver(ctx context.Context, m jetstream.Msg) {
 	if se != nil && se.Class == sender.BreakerOpen {
 		h.breakerOpen.Add(1)
 		h.r.metrics.deliveries.WithLabelValues(h.cfg.Name, "breaker_open").Inc()
-		d := h.s.Breaker().OpenRemaining
-		if d < minBreakerPause {
-			d = minBreakerPause
-		}
-		h.addFree(seq)
-		_ = m.NakWithDelay(d)
-		h.requestPause(d)
+		h.park(m)
+		h.requestPause(max(h.s.Breaker().OpenRemaining, minBreakerPause))
 		return
 	}
 	if sendErr != nil && ctx.Err() != nil {

@@ -334,9 +334,10 @@ func TestHook_RetriesThenDeadLetters(t *testing.T) {
 }
 
 func TestHook_BreakerOpenCostsNoAttempt(t *testing.T) {
-	// Ensure deliveries refused by an open breaker are handed back without
-	// counting an attempt: after 5 refusals, the first real attempt is
-	// attempt 1 and a permanent error dead-letters it with attempts 1.
+	// Ensure deliveries refused by an open breaker are kept, not handed
+	// back, so they cost no attempt: after 5 refusals, the first real
+	// attempt is attempt 1 (NumDelivered is still 1) and a permanent error
+	// dead-letters it with attempts 1.
 	var mu sync.Mutex
 	refusals := 0
 	s := &senderFunc{
@@ -368,6 +369,14 @@ func TestHook_BreakerOpenCostsNoAttempt(t *testing.T) {
 	}
 	if c, _ := f.relay.Counts("a"); c.BreakerOpen != 5 || c.DeadLettered != 1 {
 		t.Errorf("counts %+v", c)
+	}
+	// The refusals never reached JetStream as redeliveries: no hand-back
+	// had to be remembered, so a restart could not turn them into attempts.
+	h := f.relay.hooks["a"]
+	h.freeMu.Lock()
+	defer h.freeMu.Unlock()
+	if len(h.free) != 0 {
+		t.Errorf("hand-backs remembered: %v", h.free)
 	}
 }
 

@@ -377,22 +377,24 @@ func TestRelay_BreakerStopsAndRecovers(t *testing.T) {
 		return nil
 	})
 	openedAt = time.Now()
+	remaining := s.Breaker().OpenRemaining
 	during := ep.count()
-	// While open (1s), nothing reaches the endpoint.
-	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
-		if s.Breaker().State == "open" {
-			return fmt.Errorf("still open")
+	// The endpoint comes back while the breaker is open; the breaker must
+	// still send nothing until its open period ends, then probe.
+	ep.mu.Lock()
+	down = false
+	ep.mu.Unlock()
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if ep.count() == during {
+			return fmt.Errorf("no probe yet")
 		}
 		return nil
 	})
 	for _, r := range ep.requests()[during:] {
-		if r.At.Before(openedAt.Add(800 * time.Millisecond)) {
-			t.Errorf("request at +%v while the breaker was open", r.At.Sub(openedAt))
+		if r.At.Before(openedAt.Add(remaining - 50*time.Millisecond)) {
+			t.Errorf("request at +%v while the breaker was open for %v", r.At.Sub(openedAt), remaining)
 		}
 	}
-	ep.mu.Lock()
-	down = false
-	ep.mu.Unlock()
 	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
 		if u, _ := ep.okKeys(); u < events {
 			return fmt.Errorf("%d of %d delivered", u, events)
