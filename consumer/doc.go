@@ -20,8 +20,15 @@
 //   - delivered: Ack after the invocation record is committed;
 //   - retryable, attempts left: NakWithDelay with the sender's backoff;
 //   - permanent, or no attempts left: dead letter written first, then TermWithReason;
-//   - breaker open: NakWithDelay for the time the breaker stays open, without
-//     counting an attempt, and fetching pauses for that webhook.
+//   - breaker open: the delivery is parked, kept in flight with InProgress,
+//     fetching pauses for that webhook, and once the breaker lets probes
+//     through the parked deliveries go first; a refusal never shows in
+//     NumDelivered, so it never counts as an attempt.
+//
+// A batching webhook (native Coralogix mode) gets its deliveries packed,
+// many to a message, by the renderer stage; its sender stage gathers
+// messages into batches by count, bytes and time, sends each batch as one
+// request, and settles each message from the outcome of its deliveries.
 //
 // Malformed events are recorded as rejected and acknowledged, so they never
 // block the stream.
