@@ -5,13 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -581,4 +585,59 @@ func TestRelay_ReplayAllOnceWhileFailing(t *testing.T) {
 	if st, _ := td.api("DELETE", "/api/v1/deadletters?webhook=nope", nil); st != http.StatusNotFound {
 		t.Errorf("purge of an unknown webhook: %d", st)
 	}
+}
+
+// runNATS starts a JetStream server on addr with its store in dir.
+func runNATS(tb testing.TB, addr, dir string) *server.Server {
+	tb.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	s, err := server.NewServer(&server.Options{Host: host, Port: p, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("nats server did not start")
+	}
+	return s
+}
+
+func TestRelay_SurvivesNATSRestart(t *testing.T) {
+	// Ensure a relay on an external NATS server keeps delivering after that
+	// server restarts: events published before and after both arrive.
+	ep := newTestEndpoint(t, false, nil)
+	dir := t.TempDir()
+	addr := freePort(t)
+	ns := runNATS(t, addr, filepath.Join(dir, "js"))
+	defer func() { ns.Shutdown() }()
+	cfg := fmt.Sprintf(baseConfig, dir)
+	cfg = strings.Replace(cfg, "nats:\n  embedded:", "nats:\n  url: nats://"+addr+"\n  embedded:", 1)
+	td := startDaemonYAML(t, cfg+hookYAML("hook", ep.srv.URL+"/h", `{"id":"{{data.id}}"}`, ""), nil, nil)
+	td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, 1))
+	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if u, _ := ep.okKeys(); u != 1 {
+			return fmt.Errorf("%d delivered", u)
+		}
+		return nil
+	})
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	ns = runNATS(t, addr, filepath.Join(dir, "js"))
+	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if !td.nc.IsConnected() {
+			return fmt.Errorf("relay not reconnected")
+		}
+		return nil
+	})
+	for i := 2; i <= 4; i++ {
+		td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, i))
+	}
+	checkFor(t, 60*time.Second, 50*time.Millisecond, func() error {
+		if u, _ := ep.okKeys(); u != 4 {
+			return fmt.Errorf("%d of 4 delivered after the restart", u)
+		}
+		return nil
+	})
 }
