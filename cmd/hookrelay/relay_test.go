@@ -610,7 +610,9 @@ func TestRelay_SurvivesNATSRestart(t *testing.T) {
 	dir := t.TempDir()
 	addr := freePort(t)
 	ns := runNATS(t, addr, filepath.Join(dir, "js"))
-	defer func() { ns.Shutdown() }()
+	// Cleanups run last first: the daemon (registered below) closes while
+	// the server is still up.
+	t.Cleanup(func() { ns.Shutdown() })
 	cfg := fmt.Sprintf(baseConfig, dir)
 	cfg = strings.Replace(cfg, "nats:\n  embedded:", "nats:\n  url: nats://"+addr+"\n  embedded:", 1)
 	td := startDaemonYAML(t, cfg+hookYAML("hook", ep.srv.URL+"/h", `{"id":"{{data.id}}"}`, ""), nil, nil)
