@@ -88,7 +88,12 @@ func TestRelay_SurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	ep := newTestEndpoint(t, false, nil)
+	// The endpoint takes 10ms an answer, so the deliveries outlast the
+	// publishing and the kill lands in the middle of them.
+	ep := newTestEndpoint(t, false, func(*http.Request, int) (int, http.Header) {
+		time.Sleep(10 * time.Millisecond)
+		return 200, nil
+	})
 	hook := fmt.Sprintf(`  - name: sink
     url: %s/hook
     body_template: '{"id":"{{data.id}}","type":"{{event_type}}"}'
@@ -104,7 +109,7 @@ func TestCoralogix_SurvivesSIGKILLMidBatch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	snk, _, _ := newSink(t, func(o *sink.Options) { o.Latency = 20 * time.Millisecond; o.Keep = 0 })
+	snk, _, _ := newSink(t, func(o *sink.Options) { o.Latency = 50 * time.Millisecond; o.Keep = 0 })
 	srv := httptest.NewServer(snk)
 	t.Cleanup(srv.Close)
 	hook := fmt.Sprintf(`  - name: native
