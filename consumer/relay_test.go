@@ -19,10 +19,8 @@ import (
 	"github.com/hookrelay/hookrelay/store"
 )
 
-// runServer starts an in-process JetStream server for one test.
-func runServer(tb testing.TB) *server.Server { return runServerMax(tb, 0) }
-
-// runServerMax starts one with a max_payload (0: the default).
+// runServerMax starts an in-process JetStream server for one test, with a
+// max_payload (0: the default).
 func runServerMax(tb testing.TB, maxPayload int32) *server.Server {
 	tb.Helper()
 	s, err := server.NewServer(&server.Options{

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -443,14 +442,3 @@ func (d *Daemon) Close(ctx context.Context) error {
 	}
 	return first
 }
-
-// ensureDir makes the parent directory of a file path.
-func ensureDir(path string) error {
-	dir := filepath.Dir(path)
-	if dir == "" || dir == "." {
-		return nil
-	}
-	return os.MkdirAll(dir, 0o750)
-}
-
-var errNotReady = errors.New("not ready")
