@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -250,7 +249,7 @@ type pubWait struct {
 	err      error
 }
 
-func (w *pubWait) wait(timeout <-chan time.Time) error {
+func (w *pubWait) wait(deadline <-chan struct{}) error {
 	if w.resolved {
 		return w.err
 	}
@@ -258,7 +257,7 @@ func (w *pubWait) wait(timeout <-chan time.Time) error {
 	case <-w.f.Ok():
 	case err := <-w.f.Err():
 		w.err = err
-	case <-timeout:
+	case <-deadline:
 		// Not resolved: a later event may still see the answer.
 		return context.DeadlineExceeded
 	}
@@ -275,15 +274,19 @@ type pack struct {
 
 func (s *renderStage) ackLoop(ctx context.Context) {
 	for batch := range s.acks {
+		// One deadline for the whole batch's publishes; once past, it
+		// stays past for every later event of the batch.
+		dctx, cancel := context.WithTimeout(ctx, defaultPublishAckTimeout)
 		for _, j := range batch {
-			s.finish(ctx, j)
+			s.finish(ctx, j, dctx.Done())
 		}
+		cancel()
 	}
 }
 
 // finish acks an event once every output is durable: its deliveries are
 // stored by JetStream, and its rejection or dead letters by the store.
-func (s *renderStage) finish(ctx context.Context, j *eventJob) {
+func (s *renderStage) finish(ctx context.Context, j *eventJob, deadline <-chan struct{}) {
 	m := s.r.metrics
 	m.eventsConsumed.Inc()
 	if j.reject != nil {
@@ -307,13 +310,11 @@ func (s *renderStage) finish(ctx context.Context, j *eventJob) {
 		return
 	}
 	failed := j.pubErr
-	timeout := time.NewTimer(defaultPublishAckTimeout)
-	defer timeout.Stop()
 	for _, w := range j.futures {
 		if failed != nil {
 			break
 		}
-		failed = w.wait(timeout.C)
+		failed = w.wait(deadline)
 	}
 	if failed != nil {
 		s.r.log.Warn("publishing deliveries failed; event will be redelivered", zap.Uint64("seq", j.seq), zap.Error(failed))
