@@ -261,7 +261,7 @@ func (h *hook) settleBatchMsg(ctx context.Context, bm *batchMsg, res sender.Batc
 				att.Response = &sender.ResponseData{Status: shared.Response.Status}
 			}
 		}
-		inv := invocation(h.cfg.Name, it.deliveryID, it.eventID, it.eventType, bm.attempt, att, err)
+		inv := Invocation(h.cfg.Name, it.deliveryID, it.eventID, it.eventType, bm.attempt, att, err)
 		inv.BatchID = batchID
 		var se *sender.Error
 		errors.As(err, &se)
@@ -323,7 +323,7 @@ func (h *hook) settleBatchMsg(ctx context.Context, bm *batchMsg, res sender.Batc
 // request and response that the events' own records point at.
 func (h *hook) recordRequests(res sender.BatchResult) {
 	for _, a := range res.Attempts {
-		inv := invocation(h.cfg.Name, a.ID, "", "batch", 1, a.Attempt, a.Err)
+		inv := Invocation(h.cfg.Name, a.ID, "", "batch", 1, a.Attempt, a.Err)
 		inv.BatchID = a.ID
 		inv.Outcome = store.OutcomeDelivered
 		if a.Err != nil {

@@ -372,7 +372,7 @@ func (h *hook) deliver(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 
-	inv := invocation(h.cfg.Name, did, eventID, eventType, attempt, att, sendErr)
+	inv := Invocation(h.cfg.Name, did, eventID, eventType, attempt, att, sendErr)
 	h.r.metrics.latency.WithLabelValues(h.cfg.Name).Observe(att.Duration.Seconds())
 	st := h.r.store
 
@@ -482,7 +482,7 @@ func (h *hook) deadLetterPacked(ctx context.Context, m jetstream.Msg, seq, deliv
 	}
 	attempt := h.attempt(seq, delivered)
 	for _, it := range items {
-		inv := invocation(h.cfg.Name, it.deliveryID, it.eventID, it.eventType, attempt, sender.Attempt{StartedAt: h.r.now()}, cause)
+		inv := Invocation(h.cfg.Name, it.deliveryID, it.eventID, it.eventType, attempt, sender.Attempt{StartedAt: h.r.now()}, cause)
 		inv.Outcome = store.OutcomeDeadLettered
 		if _, err := h.writeDeadLetter(ctx, inv, it.body, cause, nil); err != nil {
 			h.addFree(seq)
@@ -494,8 +494,9 @@ func (h *hook) deadLetterPacked(ctx context.Context, m jetstream.Msg, seq, deliv
 	_ = m.TermWithReason(truncate(cause.Error(), 200))
 }
 
-// invocation turns an attempt into the record the store keeps.
-func invocation(webhook, did, eventID, eventType string, attempt int, att sender.Attempt, err error) store.Invocation {
+// Invocation turns an attempt into the record the store keeps ("View
+// Invocation Data"); err, when set, is the attempt's error.
+func Invocation(webhook, did, eventID, eventType string, attempt int, att sender.Attempt, err error) store.Invocation {
 	inv := store.Invocation{
 		Webhook:    webhook,
 		DeliveryID: did,

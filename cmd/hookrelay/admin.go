@@ -215,26 +215,11 @@ func (d *Daemon) sendTest(ctx context.Context, name string, ev *renderer.Event, 
 		}
 		att, sendErr = d.testSenders[name].Send(ctx, sender.Delivery{ID: did, Body: rendered})
 	}
-	inv := store.Invocation{
-		Webhook:    name,
-		DeliveryID: did,
-		EventID:    "test",
-		EventType:  ev.Type,
-		Attempt:    1,
-		StartedAt:  att.StartedAt,
-		DurationMS: float64(att.Duration.Microseconds()) / 1000,
-		Request: store.HTTPRequest{
-			Method: att.Request.Method, URL: att.Request.URL, Headers: att.Request.Headers, Body: att.Request.Body,
-		},
-		Test:    true,
-		Outcome: store.OutcomeDelivered,
-	}
-	if att.Response != nil {
-		inv.Response = &store.HTTPResponse{Status: att.Response.Status, Headers: att.Response.Headers, Body: att.Response.Body}
-	}
+	inv := consumer.Invocation(name, did, "test", ev.Type, 1, att, sendErr)
+	inv.Test = true
+	inv.Outcome = store.OutcomeDelivered
 	res := testResult{Success: sendErr == nil, Message: "Test successful"}
 	if sendErr != nil {
-		inv.Error = sendErr.Error()
 		inv.Outcome = store.OutcomeFailed
 		res.Message = "Test failed: " + sendErr.Error()
 	}
