@@ -101,8 +101,8 @@ func (c *Coralogix) Entry(ev *Event, raw []byte) ([]byte, error) {
 	}
 	ms, ns := eventTimestamps(ev.Time, c.now)
 	className := ""
-	if v, ok := ev.Get("data.access_groups.0.integration.type"); ok {
-		className, _ = v.(string)
+	if groups := list(field(ev.Data, "access_groups")); len(groups) > 0 {
+		className, _ = field(groups[0], "integration", "type").(string)
 	}
 
 	out := make([]byte, 0, len(text)+len(app)+len(sub)+len(c.computer)+len(ev.Type)+len(className)+192)
@@ -150,9 +150,8 @@ func (c *Coralogix) Entry(ev *Event, raw []byte) ([]byte, error) {
 func eventTimestamps(t json.Number, now func() time.Time) (ms, ns string) {
 	s := string(t)
 	if strings.ContainsAny(s, "eE") {
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			s = strconv.FormatFloat(f, 'f', -1, 64)
-		}
+		// Written in exponent form: the same exact expansion templates use.
+		s = string(appendPlainNumber(nil, s))
 	}
 	if s != "" && !strings.ContainsAny(s, "eE-+") {
 		intPart, frac, _ := strings.Cut(s, ".")
