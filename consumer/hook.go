@@ -52,6 +52,7 @@ type hook struct {
 	// never more.
 	freeMu sync.Mutex
 	free   map[uint64]uint64
+	nfree  atomic.Int64 // len(free), so the usual case (none) takes no lock
 
 	delivered, retrying, dead, breakerOpen atomic.Uint64
 }
@@ -293,6 +294,7 @@ func (h *hook) addFree(seq uint64) {
 		clear(h.free)
 	}
 	h.free[seq]++
+	h.nfree.Store(int64(len(h.free)))
 	h.freeMu.Unlock()
 }
 
@@ -300,12 +302,19 @@ func (h *hook) addFree(seq uint64) {
 const maxFree = 1 << 20
 
 func (h *hook) forget(seq uint64) {
+	if h.nfree.Load() == 0 {
+		return
+	}
 	h.freeMu.Lock()
 	delete(h.free, seq)
+	h.nfree.Store(int64(len(h.free)))
 	h.freeMu.Unlock()
 }
 
 func (h *hook) attempt(seq, delivered uint64) int {
+	if h.nfree.Load() == 0 {
+		return int(delivered)
+	}
 	h.freeMu.Lock()
 	f := h.free[seq]
 	h.freeMu.Unlock()
