@@ -243,7 +243,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return err
 	}
 	d.ready.Store(true)
-	d.log.Info("hookrelay started", zap.String("version", version), zap.String("nats", d.natsURL()),
+	d.log.Info("hookrelay started", zap.String("version", version), zap.String("nats", redactURL(d.NATSURL())),
 		zap.String("admin", d.AdminAddr()), zap.Int("webhooks", len(d.cfg.Webhooks)))
 	return nil
 }
@@ -375,13 +375,6 @@ func natsAuthOptions(cfg *config.Config) []nats.Option {
 		opts = append(opts, nats.ClientCert(cfg.NATS.TLS.CertFile, cfg.NATS.TLS.KeyFile))
 	}
 	return opts
-}
-
-func (d *Daemon) natsURL() string {
-	if d.ns != nil {
-		return d.ns.ClientURL()
-	}
-	return redactURL(d.cfg.NATS.URL)
 }
 
 // NATSURL is the URL clients reach the daemon's NATS at.
