@@ -88,17 +88,9 @@ func (v *jsonValidator) object(i, depth int) (int, bool) {
 		if i, ok = v.value(skipJSONSpace(b, i+1), depth); !ok {
 			return i, false
 		}
-		i = skipJSONSpace(b, i)
-		if i >= len(b) {
-			return i, false
-		}
-		switch b[i] {
-		case ',':
-			i = skipJSONSpace(b, i+1)
-		case '}':
-			return i + 1, true
-		default:
-			return i, false
+		var done bool
+		if i, done, ok = afterElement(b, i, '}'); !ok || done {
+			return i, ok
 		}
 	}
 }
@@ -119,19 +111,27 @@ func (v *jsonValidator) array(i, depth int) (int, bool) {
 		if i, ok = v.value(i, depth); !ok {
 			return i, false
 		}
-		i = skipJSONSpace(b, i)
-		if i >= len(b) {
-			return i, false
-		}
-		switch b[i] {
-		case ',':
-			i = skipJSONSpace(b, i+1)
-		case ']':
-			return i + 1, true
-		default:
-			return i, false
+		var done bool
+		if i, done, ok = afterElement(b, i, ']'); !ok || done {
+			return i, ok
 		}
 	}
+}
+
+// afterElement checks what follows an element of an object or array: a
+// comma (more follows) or the closing byte (done).
+func afterElement(b []byte, i int, closing byte) (next int, done, ok bool) {
+	i = skipJSONSpace(b, i)
+	if i >= len(b) {
+		return i, false, false
+	}
+	switch b[i] {
+	case ',':
+		return skipJSONSpace(b, i+1), false, true
+	case closing:
+		return i + 1, true, true
+	}
+	return i, false, false
 }
 
 // validString checks a string whose opening quote ends just before i and
