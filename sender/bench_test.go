@@ -28,6 +28,11 @@ func BenchmarkSend(b *testing.B) {
 	}, Options{Getenv: fixedEnv(map[string]string{"BENCH_KEY": "bench-secret"})})
 	body := []byte(`{"alias":"apono-webhook","event_type":"RequestCreated","data":{"id":"r-1"}}`)
 
+	benchSends(b, s, body)
+}
+
+// benchSends runs Send of body one at a time and from parallel goroutines.
+func benchSends(b *testing.B, s *Sender, body []byte) {
 	b.Run("Sequential", func(b *testing.B) {
 		b.ReportAllocs()
 		d := Delivery{ID: "evt-1", Body: body}
@@ -176,28 +181,7 @@ func BenchmarkSendOverhead(b *testing.B) {
 	body := []byte(`{"alias":"apono-webhook","event_type":"RequestCreated","data":{"id":"r-1","justification":"` +
 		strings.Repeat("x", 900) + `"}}`)
 
-	b.Run("Sequential", func(b *testing.B) {
-		b.ReportAllocs()
-		d := Delivery{ID: "evt-1", Body: body}
-		for b.Loop() {
-			if _, err := s.Send(b.Context(), d); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("Parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			i := 0
-			for pb.Next() {
-				i++
-				if _, err := s.Send(b.Context(), Delivery{ID: strconv.Itoa(i), Body: body}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	})
+	benchSends(b, s, body)
 	// Floor is what net/http and the stub cost without Send: the same
 	// request through the same client, its body read and closed.
 	b.Run("Floor", func(b *testing.B) {
