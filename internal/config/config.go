@@ -57,6 +57,19 @@ const (
 	DefaultResolveTimeout = 5 * time.Second
 )
 
+// Names the relay reserves for its own JetStream stream of deliveries.
+// They duplicate consumer.DefaultDeliveriesStream and
+// consumer.DefaultDeliveriesPrefix (package config does not import package
+// consumer) and must match them; a test in this package checks that they do.
+const (
+	// DeliveriesStream is the stream the relay keeps rendered deliveries in;
+	// events.stream must not name it.
+	DeliveriesStream = "HOOKRELAY_DELIVERIES"
+	// DeliveriesPrefix is the subject prefix of DeliveriesStream, whose one
+	// subject is DeliveriesPrefix + ".>"; no events subject may overlap it.
+	DeliveriesPrefix = "hookrelay.deliveries"
+)
+
 // Limits enforced by validation.
 const (
 	// MaxTimeout is the largest allowed webhook timeout.

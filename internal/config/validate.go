@@ -89,13 +89,29 @@ func (v *validator) validateNATS(n *NATS) {
 func (v *validator) validateEvents(e *Events) {
 	if err := checkStreamName(e.Stream); err != nil {
 		v.fail("events.stream", ErrInvalidValue, "%v", err)
+	} else if e.Stream == DeliveriesStream {
+		v.fail("events.stream", ErrInvalidValue, "stream name %q is reserved for the relay's own deliveries stream", e.Stream)
 	}
 	if len(e.Subjects) == 0 {
 		v.fail("events.subjects", ErrRequired, "at least one subject is required")
 	}
+	deliveries := DeliveriesPrefix + ".>"
 	for i, s := range e.Subjects {
+		p := index("events.subjects", i)
 		if err := checkSubject(s); err != nil {
-			v.fail(index("events.subjects", i), ErrInvalidValue, "%v", err)
+			v.fail(p, ErrInvalidValue, "%v", err)
+			continue
+		}
+		if subjectsOverlap(s, deliveries) {
+			v.fail(p, ErrInvalidValue, "subject %q overlaps %q, the subjects of the relay's own %s stream", s, deliveries, DeliveriesStream)
+			continue
+		}
+		// JetStream refuses a stream whose subjects overlap each other.
+		for j, t := range e.Subjects[:i] {
+			if checkSubject(t) == nil && subjectsOverlap(s, t) {
+				v.fail(p, ErrInvalidValue, "subject %q overlaps events.subjects[%d] %q", s, j, t)
+				break
+			}
 		}
 	}
 	v.durationPositive("events.max_age", e.MaxAge)
@@ -467,4 +483,22 @@ func checkSubject(s string) error {
 		}
 	}
 	return nil
+}
+
+// subjectsOverlap reports whether some literal subject matches both a and b,
+// two valid subjects (see checkSubject) under NATS wildcard rules: "*"
+// matches exactly one token and ">" one or more trailing tokens.
+func subjectsOverlap(a, b string) bool {
+	ta, tb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(ta) && i < len(tb); i++ {
+		x, y := ta[i], tb[i]
+		switch {
+		case x == ">" || y == ">":
+			return true // both have a token here, and ">" takes it and the rest
+		case x == "*" || y == "*" || x == y:
+		default:
+			return false
+		}
+	}
+	return len(ta) == len(tb)
 }
