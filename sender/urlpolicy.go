@@ -69,9 +69,14 @@ func IsBlockedIP(ip netip.Addr) bool {
 // CheckURL checks raw against the static URL policy: it must parse as an
 // absolute URL with scheme https (http only if allowUnsafe), no user info, a
 // non-empty host and an empty or 443 port (any valid port if allowUnsafe).
-// A host that is an IP literal blocked by IsBlockedIP, or a "localhost" name,
-// is refused unless allowUnsafe. Errors wrap ErrBadURL (and ErrUnsafeAddress
-// for blocked addresses) and never quote the query string or user info.
+// A host that names an IP address blocked by IsBlockedIP, or a "localhost"
+// name, is refused unless allowUnsafe. An IP address may be written as any
+// literal netip.ParseAddr accepts or, for IPv4, in the numeric forms of
+// inet_aton and WHATWG URLs ("0x7f000001", "2130706433", "0177.0.0.1",
+// "127.1"): a host whose last label is a number is read that way, and one
+// that does not parse as such an address (such as "1.2.3.4.5") is refused
+// even when allowUnsafe. Errors wrap ErrBadURL (and ErrUnsafeAddress for
+// blocked addresses) and never quote the query string or user info.
 func CheckURL(raw string, allowUnsafe bool) error {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -108,12 +113,16 @@ func CheckURL(raw string, allowUnsafe bool) error {
 			return fmt.Errorf("%w: %s: port %d is not allowed, only 443", ErrBadURL, safe, n)
 		}
 	}
+	ip, isIP, herr := hostIP(host)
+	if herr != nil {
+		return fmt.Errorf("%w: %s: %w", ErrBadURL, safe, herr)
+	}
 	if allowUnsafe {
 		return nil
 	}
-	if ip, perr := netip.ParseAddr(host); perr == nil {
+	if isIP {
 		if IsBlockedIP(ip) {
-			return fmt.Errorf("%w: %w: %s: address %s is blocked", ErrBadURL, ErrUnsafeAddress, safe, ip)
+			return fmt.Errorf("%w: %w: %s: %s", ErrBadURL, ErrUnsafeAddress, safe, blockedHost(host, ip))
 		}
 		return nil
 	}
@@ -121,6 +130,105 @@ func CheckURL(raw string, allowUnsafe bool) error {
 		return fmt.Errorf("%w: %w: %s: host %q is local", ErrBadURL, ErrUnsafeAddress, safe, host)
 	}
 	return nil
+}
+
+// blockedHost says that host, which names ip, is blocked.
+func blockedHost(host string, ip netip.Addr) string {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return fmt.Sprintf("address %s is blocked", ip)
+	}
+	return fmt.Sprintf("host %q is the address %s, which is blocked", host, ip)
+}
+
+// hostIP reports whether host (a URL host without brackets or port) names an
+// IP address, and which. That is the case for an address netip.ParseAddr
+// accepts, and for a host whose last dot-separated label is a number (the
+// WHATWG URL "ends in a number" rule: all decimal digits, or "0x" or "0X"
+// followed by hex digits), because resolvers that use inet_aton and browsers
+// read such a host as an IPv4 address rather than a name: "0x7f000001",
+// "2130706433", "0177.0.0.1", "127.1" and "0x7f.1" all mean 127.0.0.1. Such a
+// host is parsed by parseIPv4Number; when that fails the host is invalid and
+// an error says so. One trailing dot is ignored, as in "127.0.0.1.".
+func hostIP(host string) (ip netip.Addr, isIP bool, err error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip, true, nil
+	}
+	if strings.Contains(host, ":") || !endsInNumber(host) {
+		return netip.Addr{}, false, nil
+	}
+	ip, ok := parseIPv4Number(host)
+	if !ok {
+		return netip.Addr{}, false, fmt.Errorf("host %q ends in a number but is not a valid IPv4 address", host)
+	}
+	return ip, true, nil
+}
+
+// endsInNumber applies the WHATWG URL "ends in a number" rule to host.
+func endsInNumber(host string) bool {
+	labels := strings.Split(host, ".")
+	if len(labels) > 1 && labels[len(labels)-1] == "" {
+		labels = labels[:len(labels)-1]
+	}
+	last := labels[len(labels)-1]
+	if h, ok := cutHexPrefix(last); ok {
+		return strings.Trim(h, "0123456789abcdefABCDEF") == ""
+	}
+	return last != "" && strings.Trim(last, "0123456789") == ""
+}
+
+// cutHexPrefix returns s without a leading "0x" or "0X", and whether it had one.
+func cutHexPrefix(s string) (string, bool) {
+	if len(s) >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		return s[2:], true
+	}
+	return s, false
+}
+
+// parseIPv4Number parses s as inet_aton does: one to four dot-separated
+// parts, each decimal, octal (a leading 0) or hex (a leading 0x or 0X, the
+// digits possibly empty for 0); every part but the last is one byte and the
+// last fills the remaining bytes. One trailing dot is allowed (WHATWG). It
+// fails on an empty part, a bad digit or a part too large for its bytes.
+func parseIPv4Number(s string) (netip.Addr, bool) {
+	parts := strings.Split(strings.TrimSuffix(s, "."), ".")
+	if len(parts) > 4 {
+		return netip.Addr{}, false
+	}
+	var addr uint32
+	for i, p := range parts {
+		n, ok := parseIPv4Part(p)
+		if !ok {
+			return netip.Addr{}, false
+		}
+		bytes := 1
+		if i == len(parts)-1 {
+			bytes = 5 - len(parts)
+		}
+		if n >= 1<<(8*bytes) {
+			return netip.Addr{}, false
+		}
+		addr |= uint32(n) << (8 * (4 - i - bytes))
+	}
+	return netip.AddrFrom4([4]byte{byte(addr >> 24), byte(addr >> 16), byte(addr >> 8), byte(addr)}), true
+}
+
+// parseIPv4Part parses one part of an inet_aton address. A value above
+// 2^32-1 is too large for any part and fails.
+func parseIPv4Part(p string) (uint64, bool) {
+	if p == "" {
+		return 0, false
+	}
+	base, digits := 10, p
+	if h, ok := cutHexPrefix(p); ok {
+		base, digits = 16, h
+		if digits == "" {
+			return 0, true // "0x" is 0, as in inet_aton and WHATWG
+		}
+	} else if len(p) > 1 && p[0] == '0' {
+		base, digits = 8, p[1:]
+	}
+	n, err := strconv.ParseUint(digits, base, 32)
+	return n, err == nil
 }
 
 // isLocalhostName reports whether host is "localhost" or a name below it,
@@ -132,14 +240,20 @@ func isLocalhostName(host string) bool {
 
 // ResolveCheck resolves host with resolver (a zero net.Resolver when nil) and
 // returns an error wrapping ErrUnsafeAddress if any address it resolves to is
-// blocked by IsBlockedIP. An IP literal is checked without resolving. A DNS
+// blocked by IsBlockedIP. An IP address, in any form CheckURL reads as one,
+// is checked without resolving; a host that ends in a number but is not a
+// valid IPv4 address gives an error wrapping ErrBadURL. A DNS
 // failure is not an error here: the dial-time check still guards the
 // connection, and an endpoint may be unresolvable at validation time.
 func ResolveCheck(ctx context.Context, host string, resolver *net.Resolver) error {
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if ip, err := netip.ParseAddr(host); err == nil {
+	ip, isIP, err := hostIP(host)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadURL, err)
+	}
+	if isIP {
 		if IsBlockedIP(ip) {
-			return fmt.Errorf("%w: address %s is blocked", ErrUnsafeAddress, ip)
+			return fmt.Errorf("%w: %s", ErrUnsafeAddress, blockedHost(host, ip))
 		}
 		return nil
 	}
