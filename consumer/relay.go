@@ -34,6 +34,10 @@ const (
 	HeaderReplayOf = "Hookrelay-Replay-Of"
 )
 
+// ReasonRenderPrefix starts the reason of every dead letter made by the
+// render stage (the body could not be rendered or is too large to queue).
+const ReasonRenderPrefix = "render: "
+
 // Defaults for Config fields left zero.
 const (
 	DefaultDeliveriesStream  = "HOOKRELAY_DELIVERIES"

@@ -169,8 +169,11 @@ func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
 					EventID:    j.eventID,
 					EventType:  j.routed.EventType,
 					Body:       d.Body,
-					Reason:     "render: " + d.Err.Error(),
-					CreatedAt:  s.r.now(),
+					// The event, so a replay renders it again: the template
+					// may have been fixed by then.
+					Event:     append([]byte(nil), j.msg.Data()...),
+					Reason:    ReasonRenderPrefix + d.Err.Error(),
+					CreatedAt: s.r.now(),
 				})
 				continue
 			}

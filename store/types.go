@@ -35,8 +35,8 @@ type Invocation struct {
 	StartedAt  time.Time     `json:"started_at"`
 	DurationMS float64       `json:"duration_ms"`
 	Request    HTTPRequest   `json:"request"`
-	Response   *HTTPResponse `json:"response,omitempty"`
-	Error      string        `json:"error,omitempty"`
+	Response   *HTTPResponse `json:"response"`
+	Error      string        `json:"error"`
 	// Outcome is one of the Outcome constants.
 	Outcome string `json:"outcome"`
 	// BatchID is set when many events shared one request (Coralogix batching).
@@ -72,7 +72,10 @@ type DeadLetter struct {
 	// Headers holds non-secret delivery metadata (e.g. content type).
 	Headers map[string]string `json:"headers,omitempty"`
 	// Body is the rendered body, full size (not cut).
-	Body             []byte    `json:"body"`
+	Body []byte `json:"body"`
+	// Event is the event payload, kept when rendering failed, so a replay
+	// can render it again with the webhook's template as it is then.
+	Event            []byte    `json:"event,omitempty"`
 	Reason           string    `json:"reason"`
 	Attempts         int       `json:"attempts"`
 	LastStatus       int       `json:"last_status,omitempty"`

@@ -86,8 +86,9 @@ func (d *Daemon) auth(next http.Handler) http.Handler {
 	token := []byte(d.cfg.Admin.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(token) > 0 {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), token) != 1 {
+			// The scheme is case-insensitive (RFC 9110, section 11.1).
+			scheme, got, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), token) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="hookrelay"`)
 				writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 				return
@@ -124,7 +125,7 @@ type webhookStatus struct {
 func (d *Daemon) listWebhooks(w http.ResponseWriter, _ *http.Request) {
 	dls, err := d.st.CountDeadLetters()
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeStoreError(w, err)
 		return
 	}
 	out := make([]webhookStatus, 0, len(d.cfg.Webhooks))
@@ -312,7 +313,7 @@ func (d *Daemon) listInvocations(w http.ResponseWriter, r *http.Request) {
 		Limit:      limit,
 	})
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeStoreError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"invocations": invs})
@@ -336,10 +337,14 @@ func (d *Daemon) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 	}
 	dls, err := d.st.ListDeadLetters(q.Get("webhook"), limit, q.Get("before"))
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeStoreError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"deadletters": dls})
+	views := make([]deadLetterView, len(dls))
+	for i := range dls {
+		views[i] = viewDeadLetter(dls[i])
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deadletters": views})
 }
 
 func (d *Daemon) getDeadLetter(w http.ResponseWriter, r *http.Request) {
@@ -348,7 +353,25 @@ func (d *Daemon) getDeadLetter(w http.ResponseWriter, r *http.Request) {
 		writeStoreError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, dl)
+	writeJSON(w, http.StatusOK, viewDeadLetter(dl))
+}
+
+// deadLetterView is a dead letter as the admin API shows it: the body as
+// text, like an invocation's, and the event kept by a render failure as
+// JSON.
+type deadLetterView struct {
+	store.DeadLetter
+	Body  string          `json:"body"`
+	Event json.RawMessage `json:"event,omitempty"`
+}
+
+func viewDeadLetter(dl store.DeadLetter) deadLetterView {
+	v := deadLetterView{DeadLetter: dl, Body: string(dl.Body)}
+	if json.Valid(dl.Event) {
+		v.Event = dl.Event
+	}
+	v.DeadLetter.Body, v.DeadLetter.Event = nil, nil
+	return v
 }
 
 func (d *Daemon) replayDeadLetter(w http.ResponseWriter, r *http.Request) {
@@ -359,8 +382,10 @@ func (d *Daemon) replayDeadLetter(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := d.replay(r.Context(), dl); err != nil {
 		status := http.StatusBadGateway
-		if errors.Is(err, consumer.ErrUnknownWebhook) {
-			status = http.StatusConflict // its webhook is no longer configured
+		if errors.Is(err, consumer.ErrUnknownWebhook) || errors.Is(err, errNotReplayable) {
+			// Its webhook is no longer configured, or its event still does
+			// not render: the dead letter stays.
+			status = http.StatusConflict
 		}
 		writeError(w, status, err.Error())
 		return
@@ -368,9 +393,28 @@ func (d *Daemon) replayDeadLetter(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"replayed": []string{dl.ID}})
 }
 
+// errNotReplayable is a dead letter that cannot be sent as things are: its
+// event still fails to render with the webhook's current template.
+var errNotReplayable = errors.New("dead letter cannot be replayed")
+
 // replay republishes a dead letter and only then removes it, so a crash in
-// between at worst replays it twice.
+// between at worst replays it twice. A dead letter of the render stage
+// keeps its event, which is rendered again with the webhook's current
+// template: fix the template, restart, replay.
 func (d *Daemon) replay(ctx context.Context, dl store.DeadLetter) error {
+	if _, ok := d.cfg.Webhook(dl.Webhook); !ok {
+		return fmt.Errorf("%w: %q (dead letter %s)", consumer.ErrUnknownWebhook, dl.Webhook, dl.ID)
+	}
+	switch {
+	case len(dl.Event) > 0:
+		body, err := d.rerender(dl.Webhook, dl.Event)
+		if err != nil {
+			return fmt.Errorf("%w: %s: the event still does not render for webhook %q: %w", errNotReplayable, dl.ID, dl.Webhook, err)
+		}
+		dl.Body = body
+	case strings.HasPrefix(dl.Reason, consumer.ReasonRenderPrefix) && len(dl.Body) == 0:
+		return fmt.Errorf("%w: %s: rendering failed and the dead letter has no event to render again", errNotReplayable, dl.ID)
+	}
 	if err := d.rel.Replay(ctx, dl); err != nil {
 		return err
 	}
@@ -389,13 +433,33 @@ func (d *Daemon) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ids, err := d.eachDeadLetter(webhook, func(dl store.DeadLetter) error { return d.replay(r.Context(), dl) })
+	// Dead letters that cannot be replayed yet are skipped, and listed, so
+	// one bad template does not hold back the rest.
+	skipped := []skippedDeadLetter{}
+	ids, err := d.eachDeadLetter(webhook, func(dl store.DeadLetter) error {
+		err := d.replay(r.Context(), dl)
+		if errors.Is(err, errNotReplayable) {
+			skipped = append(skipped, skippedDeadLetter{ID: dl.ID, Error: err.Error()})
+			return errSkip
+		}
+		return err
+	})
 	if err != nil {
-		writeJSON(w, http.StatusBadGateway, map[string]any{"replayed": ids, "error": err.Error()})
+		writeJSON(w, http.StatusBadGateway, map[string]any{"replayed": ids, "skipped": skipped, "error": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"replayed": ids})
+	writeJSON(w, http.StatusOK, map[string]any{"replayed": ids, "skipped": skipped})
 }
+
+// skippedDeadLetter is a dead letter a bulk replay left in place, and why.
+type skippedDeadLetter struct {
+	ID    string `json:"id"`
+	Error string `json:"error"`
+}
+
+// errSkip tells eachDeadLetter to leave a dead letter out of its result
+// and go on.
+var errSkip = errors.New("skipped")
 
 func (d *Daemon) deleteDeadLetter(w http.ResponseWriter, r *http.Request) {
 	if err := d.st.DeleteDeadLetter(r.PathValue("id")); err != nil {
@@ -445,8 +509,8 @@ func (d *Daemon) eachDeadLetter(webhook string, fn func(store.DeadLetter) error)
 	ids := []string{}
 	for i := len(all) - 1; i >= 0; i-- {
 		err := fn(all[i])
-		if errors.Is(err, store.ErrNotFound) {
-			continue // gone meanwhile: nothing to do
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, errSkip) {
+			continue // gone meanwhile, or left for later
 		}
 		if err != nil {
 			return ids, err
@@ -465,7 +529,7 @@ func (d *Daemon) listRejected(w http.ResponseWriter, r *http.Request) {
 	}
 	rej, err := d.st.ListRejected(limit, q.Get("before"))
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeStoreError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"rejected": rej})
@@ -503,11 +567,14 @@ func firstNonEmpty(s ...string) string {
 }
 
 func writeStoreError(w http.ResponseWriter, err error) {
-	if errors.Is(err, store.ErrNotFound) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
-		return
+	case errors.Is(err, store.ErrInvalidFilter):
+		writeError(w, http.StatusBadRequest, err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, err.Error())
 	}
-	writeError(w, http.StatusInternalServerError, err.Error())
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

@@ -376,7 +376,7 @@ func newDLQCmd() *cobra.Command {
 			q := url.Values{"limit": {strconv.Itoa(limit)}}
 			setIf(q, "webhook", webhook)
 			var res struct {
-				DeadLetters []store.DeadLetter `json:"deadletters"`
+				DeadLetters []deadLetterView `json:"deadletters"`
 			}
 			if err := c.do(cmd.Context(), "GET", "/api/v1/deadletters", q, nil, &res); err != nil {
 				return err
@@ -407,17 +407,14 @@ func newDLQCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var dl store.DeadLetter
+			var dl deadLetterView
 			if err := c.do(cmd.Context(), "GET", "/api/v1/deadletters/"+url.PathEscape(args[0]), nil, nil, &dl); err != nil {
 				return err
 			}
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetEscapeHTML(false)
 			enc.SetIndent("", "  ")
-			return enc.Encode(struct {
-				store.DeadLetter
-				Body string `json:"body"`
-			}{dl, string(dl.Body)})
+			return enc.Encode(dl)
 		},
 	}
 
@@ -490,9 +487,18 @@ func bulkDLQ(cmd *cobra.Command, client func() (*adminClient, error), args []str
 	}
 	var ids []string
 	_ = json.Unmarshal(res[key], &ids)
-	fmt.Fprintf(cmd.OutOrStdout(), "%s %d dead letter(s)\n", key, len(ids))
+	var skipped []skippedDeadLetter
+	_ = json.Unmarshal(res["skipped"], &skipped)
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "%s %d dead letter(s)\n", key, len(ids))
 	for _, id := range ids {
-		fmt.Fprintln(cmd.OutOrStdout(), "  "+id)
+		fmt.Fprintln(out, "  "+id)
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(out, "skipped %d dead letter(s), left in place\n", len(skipped))
+		for _, s := range skipped {
+			fmt.Fprintf(out, "  %s: %s\n", s.ID, s.Error)
+		}
 	}
 	return nil
 }

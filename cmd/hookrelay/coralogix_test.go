@@ -262,7 +262,7 @@ func TestCoralogix_BatchLimitsAnd413(t *testing.T) {
 		}))
 	}
 	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
-		var dls struct{ DeadLetters []store.DeadLetter }
+		var dls struct{ DeadLetters []deadLetterView }
 		td.apiJSON("GET", "/api/v1/deadletters", nil, &dls)
 		if tally := snk.Tally(); tally.UniqueEntries < int64(want) || len(dls.DeadLetters) < 3 {
 			return fmt.Errorf("%d of %d entries, %d dead letters", tally.UniqueEntries, want, len(dls.DeadLetters))
@@ -282,7 +282,7 @@ func TestCoralogix_BatchLimitsAnd413(t *testing.T) {
 	if !saw413 {
 		t.Errorf("the endpoint never answered 413; the split went untested")
 	}
-	var dls struct{ DeadLetters []store.DeadLetter }
+	var dls struct{ DeadLetters []deadLetterView }
 	td.apiJSON("GET", "/api/v1/deadletters", nil, &dls)
 	if len(dls.DeadLetters) != 3 {
 		t.Errorf("%d dead letters, want the 3 oversized events", len(dls.DeadLetters))
@@ -306,7 +306,7 @@ func TestCoralogix_AuthErrorDeadLetters(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, i))
 	}
-	var dls struct{ DeadLetters []store.DeadLetter }
+	var dls struct{ DeadLetters []deadLetterView }
 	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		td.apiJSON("GET", "/api/v1/deadletters", nil, &dls)
 		if len(dls.DeadLetters) != 5 {

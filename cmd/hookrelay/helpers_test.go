@@ -288,7 +288,7 @@ func (td *testDaemon) apiJSON(method, path string, body []byte, out any) {
 }
 
 // event makes a sample event of type t with fields overridden by set, a
-// map of dotted paths under "data" to values.
+// map of dotted paths from the payload's root ("data.id") to values.
 func event(tb testing.TB, t renderer.Trigger, n int, set map[string]any) []byte {
 	tb.Helper()
 	var ev map[string]any

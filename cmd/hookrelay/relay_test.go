@@ -314,7 +314,7 @@ func TestRelay_DeadLetterAndReplay(t *testing.T) {
 	td := startDaemon(t, "", hooks, nil, nil)
 	td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, 1))
 
-	var dls struct{ DeadLetters []store.DeadLetter }
+	var dls struct{ DeadLetters []deadLetterView }
 	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		td.apiJSON("GET", "/api/v1/deadletters?webhook=strict", nil, &dls)
 		if len(dls.DeadLetters) != 1 {
@@ -347,6 +347,74 @@ func TestRelay_DeadLetterAndReplay(t *testing.T) {
 	}
 	if !bytes.Equal(reqs[1].Body, reqs[0].Body) {
 		t.Errorf("replayed body differs")
+	}
+	if st, _ := td.api("GET", "/api/v1/deadletters/"+dl.ID, nil); st != http.StatusNotFound {
+		t.Errorf("dead letter still there after replay: %d", st)
+	}
+}
+
+func TestRelay_RenderDeadLetterReplaysAfterFix(t *testing.T) {
+	// Ensure a body that renders invalid JSON is dead-lettered with its
+	// event and sends nothing; that replaying it while the template is still
+	// broken is refused (409, nothing sent, the dead letter stays, a bulk
+	// replay lists it as skipped); and that after the template is fixed and
+	// the relay restarted, a replay renders the event again and delivers it
+	// with the delivery's Idempotency-Key.
+	ep := newTestEndpoint(t, false, func(*http.Request, int) (int, http.Header) { return 200, nil })
+	dir := t.TempDir()
+	// Triple braces keep the value raw: a quote in it breaks the JSON.
+	broken := hookYAML("raw", ep.srv.URL+"/hook", `{"j":"{{{data.justification}}}"}`, "")
+	td := startDaemon(t, dir, broken, nil, nil)
+	const just = `he said "now"`
+	td.publish("apono.events.RequestCreated", event(t, renderer.RequestCreated, 1, map[string]any{"data.justification": just}))
+
+	var dls struct{ DeadLetters []deadLetterView }
+	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		td.apiJSON("GET", "/api/v1/deadletters?webhook=raw", nil, &dls)
+		if len(dls.DeadLetters) != 1 {
+			return fmt.Errorf("%d dead letters", len(dls.DeadLetters))
+		}
+		return nil
+	})
+	dl := dls.DeadLetters[0]
+	if !strings.HasPrefix(dl.Reason, "render: ") || dl.Attempts != 0 || len(dl.Event) == 0 {
+		t.Fatalf("dead letter: reason %q attempts %d event %d bytes", dl.Reason, dl.Attempts, len(dl.Event))
+	}
+	if st, b := td.api("POST", "/api/v1/deadletters/"+dl.ID+"/replay", nil); st != http.StatusConflict || !strings.Contains(string(b), "does not render") {
+		t.Errorf("replay with the template still broken: %d %s, want 409", st, b)
+	}
+	var bulk struct {
+		Replayed []string
+		Skipped  []skippedDeadLetter
+	}
+	td.apiJSON("POST", "/api/v1/deadletters/replay?webhook=raw", nil, &bulk)
+	if len(bulk.Replayed) != 0 || len(bulk.Skipped) != 1 || bulk.Skipped[0].ID != dl.ID {
+		t.Errorf("bulk replay with the template still broken: %+v", bulk)
+	}
+	if st, _ := td.api("GET", "/api/v1/deadletters/"+dl.ID, nil); st != http.StatusOK {
+		t.Errorf("dead letter gone after a refused replay: %d", st)
+	}
+	if n := ep.count(); n != 0 {
+		t.Fatalf("%d requests sent for a body that does not render", n)
+	}
+	td.stop()
+
+	fixed := hookYAML("raw", ep.srv.URL+"/hook", `{"j":"{{data.justification}}"}`, "")
+	td = startDaemon(t, dir, fixed, nil, nil)
+	td.apiJSON("POST", "/api/v1/deadletters/"+dl.ID+"/replay", nil, nil)
+	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if ep.count() < 1 {
+			return fmt.Errorf("replay not delivered")
+		}
+		return nil
+	})
+	req := ep.requests()[0]
+	var got struct{ J string }
+	if err := json.Unmarshal(req.Body, &got); err != nil || got.J != just {
+		t.Errorf("replayed body %s: %v, want j = %q", req.Body, err, just)
+	}
+	if key := req.Header.Get("Idempotency-Key"); key != dl.DeliveryID {
+		t.Errorf("Idempotency-Key %q, want the delivery id %q", key, dl.DeliveryID)
 	}
 	if st, _ := td.api("GET", "/api/v1/deadletters/"+dl.ID, nil); st != http.StatusNotFound {
 		t.Errorf("dead letter still there after replay: %d", st)
@@ -408,7 +476,7 @@ func TestRelay_BreakerStopsAndRecovers(t *testing.T) {
 	if st := s.Breaker().State; st != "closed" {
 		t.Errorf("breaker %s after recovery", st)
 	}
-	var dls struct{ DeadLetters []store.DeadLetter }
+	var dls struct{ DeadLetters []deadLetterView }
 	td.apiJSON("GET", "/api/v1/deadletters", nil, &dls)
 	if len(dls.DeadLetters) != 0 {
 		t.Errorf("%d dead letters, want 0", len(dls.DeadLetters))
@@ -558,7 +626,7 @@ func TestRelay_ReplayAllOnceWhileFailing(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, i))
 	}
-	var dls struct{ DeadLetters []store.DeadLetter }
+	var dls struct{ DeadLetters []deadLetterView }
 	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		td.apiJSON("GET", "/api/v1/deadletters", nil, &dls)
 		if len(dls.DeadLetters) != 3 {

@@ -64,14 +64,27 @@ func (d *Daemon) Route(payload []byte, target string) (consumer.Routed, error) {
 	}
 	out := consumer.Routed{EventType: ev.Type, Deliveries: make([]consumer.Rendered, 0, len(names))}
 	for _, name := range names {
-		var body []byte
-		var err error
-		if cx := d.coralogix[name]; cx != nil {
-			body, err = cx.Entry(ev, payload)
-		} else {
-			body, err = d.rd.Render(name, ev)
-		}
+		body, err := d.render(name, ev, payload)
 		out.Deliveries = append(out.Deliveries, consumer.Rendered{Webhook: name, Body: body, Err: err})
 	}
 	return out, nil
+}
+
+// render makes one webhook's body for a decoded event: a Coralogix log
+// entry for a native Coralogix webhook, else its body template.
+func (d *Daemon) render(name string, ev *renderer.Event, payload []byte) ([]byte, error) {
+	if cx := d.coralogix[name]; cx != nil {
+		return cx.Entry(ev, payload)
+	}
+	return d.rd.Render(name, ev)
+}
+
+// rerender renders a stored event again for one webhook with its current
+// template: what replaying a dead letter of the render stage sends.
+func (d *Daemon) rerender(name string, payload []byte) ([]byte, error) {
+	ev, err := renderer.DecodeEvent(payload, 0)
+	if err != nil {
+		return nil, err
+	}
+	return d.render(name, ev, payload)
 }
