@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -232,15 +233,7 @@ func New(js jetstream.JetStream, cfg Config, router Router, senders map[string]S
 // Setup creates or updates the streams and durable consumers. It is
 // idempotent and safe to run from several replicas at once.
 func (r *Relay) Setup(ctx context.Context) error {
-	events, err := r.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:       r.cfg.EventsStream,
-		Subjects:   r.cfg.EventsSubjects,
-		Storage:    jetstream.FileStorage,
-		Retention:  jetstream.LimitsPolicy,
-		MaxAge:     r.cfg.EventsMaxAge,
-		Duplicates: r.cfg.DuplicateWindow,
-		Replicas:   r.cfg.Replicas,
-	})
+	events, err := r.eventsStream(ctx)
 	if err != nil {
 		return fmt.Errorf("consumer: events stream %s: %w", r.cfg.EventsStream, err)
 	}
@@ -270,7 +263,8 @@ func (r *Relay) Setup(ctx context.Context) error {
 		Replicas:       r.cfg.Replicas,
 	})
 	if err != nil {
-		return fmt.Errorf("consumer: renderer consumer: %w", err)
+		return fmt.Errorf("consumer: renderer consumer on stream %s (subjects %v) for events.subjects %v: %w",
+			r.cfg.EventsStream, info.Config.Subjects, r.cfg.EventsSubjects, err)
 	}
 	r.render = newRenderStage(r, cons)
 
@@ -283,6 +277,64 @@ func (r *Relay) Setup(ctx context.Context) error {
 		h.cons = c
 	}
 	return nil
+}
+
+// eventsStream returns the events stream, creating it when it is missing.
+// A stream that exists is used as it is: its subjects, limits, storage and
+// replicas belong to whoever made it (an operator, or an earlier run), so a
+// difference from the config is logged, never applied.
+func (r *Relay) eventsStream(ctx context.Context) (jetstream.Stream, error) {
+	want := jetstream.StreamConfig{
+		Name:       r.cfg.EventsStream,
+		Subjects:   r.cfg.EventsSubjects,
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.LimitsPolicy,
+		MaxAge:     r.cfg.EventsMaxAge,
+		Duplicates: r.cfg.DuplicateWindow,
+		Replicas:   r.cfg.Replicas,
+	}
+	s, err := r.js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = r.js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// Made meanwhile, by another replica or by hand.
+			s, err = r.js.Stream(ctx, want.Name)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	have := s.CachedInfo().Config
+	for _, sub := range want.Subjects {
+		if !slices.ContainsFunc(have.Subjects, func(p string) bool { return subjectCovers(p, sub) }) {
+			// The server would take such a consumer and it would never
+			// see an event.
+			return nil, fmt.Errorf("stream exists with subjects %v, which do not cover events.subjects %q", have.Subjects, sub)
+		}
+	}
+	if !slices.Equal(have.Subjects, want.Subjects) || have.MaxAge != want.MaxAge || have.Storage != want.Storage {
+		r.log.Warn("events stream exists with other settings than the config; using it as it is",
+			zap.String("stream", want.Name),
+			zap.Strings("subjects", have.Subjects), zap.Strings("config_subjects", want.Subjects),
+			zap.Duration("max_age", have.MaxAge), zap.Duration("config_max_age", want.MaxAge),
+			zap.Stringer("storage", have.Storage))
+	}
+	return s, nil
+}
+
+// subjectCovers reports whether every subject matching sub also matches
+// pattern, under NATS wildcards: "*" is one token, ">" one or more at the end.
+func subjectCovers(pattern, sub string) bool {
+	p, t := strings.Split(pattern, "."), strings.Split(sub, ".")
+	for i, pt := range p {
+		if pt == ">" {
+			return i < len(t)
+		}
+		if i >= len(t) || t[i] == ">" || (pt != "*" && pt != t[i]) {
+			return false
+		}
+	}
+	return len(p) == len(t)
 }
 
 // Start begins consuming. Setup must have run.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -492,4 +493,91 @@ func TestRelay_BodyLargerThanMaxPayload(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestRelay_Setup_UsesExistingEventsStream(t *testing.T) {
+	// Ensure an events stream made beforehand (memory storage, wider
+	// subjects, its own max age) is used as it is and not rewritten, that
+	// events on it are delivered, and that one whose subjects do not cover
+	// events.subjects fails Setup with an error that names both.
+	s := runServerMax(t, 0)
+	_, js := connect(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	made := jetstream.StreamConfig{Name: "OPS", Subjects: []string{"apono.>"}, Storage: jetstream.MemoryStorage, MaxAge: time.Hour}
+	if _, err := js.CreateStream(ctx, made); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	r, err := New(js, Config{EventsStream: "OPS", EventsSubjects: []string{"apono.events.>"}, EventsMaxAge: 24 * time.Hour,
+		Webhooks: []Webhook{{Name: "a", MaxAttempts: 1}}}, echoRouter("a"), map[string]Sender{"a": okSender(&mu, &got)}, &memStore{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Setup(ctx); err != nil {
+		t.Fatalf("setup on an existing stream: %v", err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	st, err := js.Stream(ctx, "OPS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := st.CachedInfo().Config
+	if have.Storage != jetstream.MemoryStorage || have.MaxAge != time.Hour || !slices.Equal(have.Subjects, made.Subjects) {
+		t.Errorf("existing stream rewritten: storage %v max_age %v subjects %v", have.Storage, have.MaxAge, have.Subjects)
+	}
+	if _, err := js.Publish(ctx, "apono.events.RequestCreated", []byte("e1")); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) != 1 {
+			return fmt.Errorf("%d deliveries", len(got))
+		}
+		return nil
+	})
+
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "NARROW", Subjects: []string{"other.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := New(js, Config{EventsStream: "NARROW", EventsSubjects: []string{"apono.events.>"}, DeliveriesStream: "D2", DeliveriesPrefix: "d2",
+		Webhooks: []Webhook{{Name: "a"}}}, echoRouter("a"), map[string]Sender{"a": okSender(&mu, &got)}, &memStore{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r2.Setup(ctx)
+	if err == nil || !strings.Contains(err.Error(), "NARROW") || !strings.Contains(err.Error(), "other.>") || !strings.Contains(err.Error(), "apono.events.>") {
+		t.Errorf("setup on a stream without the subjects: %v, want an error naming the stream and both subject lists", err)
+	}
+}
+
+func TestSubjectCovers(t *testing.T) {
+	tests := []struct {
+		pattern, sub string
+		want         bool
+	}{
+		{"apono.>", "apono.events.>", true},                                  // ">" covers a narrower ">"
+		{"apono.events.>", "apono.events.>", true},                           // the same
+		{"apono.events.>", "apono.>", false},                                 // wider than the pattern
+		{"apono.events.>", "apono.events", false},                            // ">" needs a token
+		{"apono.*.x", "apono.events.x", true},                                // "*" covers a literal
+		{"apono.*.x", "apono.*.x", true},                                     // and a "*"
+		{"apono.events.x", "apono.*.x", false},                               // a literal does not cover "*"
+		{"apono.*", "apono.events.x", false},                                 // "*" is one token
+		{"apono.*.>", "apono.events.>", true},                                // mixed
+		{"apono.*", "apono.>", false},                                        // "*" does not cover ">"
+		{">", "anything.at.all", true},                                       // everything
+		{"other.>", "apono.events.>", false},                                 // elsewhere
+		{"apono.events.RequestCreated", "apono.events.RequestCreated", true}, // literal
+	}
+	for _, tt := range tests {
+		if got := subjectCovers(tt.pattern, tt.sub); got != tt.want {
+			t.Errorf("subjectCovers(%q, %q) = %v, want %v", tt.pattern, tt.sub, got, tt.want)
+		}
+	}
 }
