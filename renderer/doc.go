@@ -17,7 +17,9 @@
 //
 //   - outside any JSON string (depth 0) a value renders as a JSON value: a
 //     quoted string, a plain decimal number, true/false, compact JSON for
-//     objects and arrays, and null when missing;
+//     objects and arrays, and the empty string "" when the field is missing
+//     or JSON null (raymond passes nil for both, so they cannot be told
+//     apart; a null inside a rendered object or array stays null);
 //   - inside a JSON string literal (depth 1) a value is JSON-string escaped;
 //   - inside a string literal of JSON text that itself sits in a string
 //     literal (depth 2, like the Coralogix seed's integration_type_fields),
@@ -26,11 +28,12 @@
 //
 // Numbers keep their decimal text (epoch seconds such as 1732406400.123456
 // never turn into 1.73e+09), a missing field renders as the empty string
-// inside strings, and {{{ expr }}} (or {{& expr }}) stays raw. The context of
-// each mustache is found once at compile time: the template's literal text is
-// scanned as (tolerant) JSON with the mustaches replaced by placeholders, and
-// every string literal that holds placeholders and decodes to text starting
-// with { or [ is scanned again, one level deeper. The rendered body of a JSON
+// (empty text inside strings, "" as a value), and {{{ expr }}} (or
+// {{& expr }}) stays raw. The context of each mustache is found once at
+// compile time: the template's literal text is scanned as (tolerant) JSON
+// with the mustaches replaced by placeholders, and every string literal that
+// holds placeholders and decodes to text starting with { or [ is scanned
+// again, one level deeper. The rendered body of a JSON
 // template must be valid JSON, otherwise Render returns a *RenderError
 // wrapping ErrInvalidJSON.
 //

@@ -126,6 +126,9 @@ func (ft *fastTemplate) render(dst []byte, root map[string]any) (out []byte, ok 
 // and nil for a missing key, an out-of-range or non-numeric index, or a step
 // through a string, bool or null. ok is false where raymond would do
 // something else (panic on a negative index, call a method, dereference).
+// Like raymond, it yields nil both for a missing field and for one present
+// with JSON null (appendValue renders either as "" in value position), so
+// the two paths agree.
 func resolvePath(root map[string]any, parts []string) (v any, ok bool) {
 	var cur any = root
 	for _, p := range parts {

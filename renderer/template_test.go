@@ -57,7 +57,7 @@ func TestTemplate_Render(t *testing.T) {
 		want      string
 		wantErr   error
 	}{
-		{name: "Depth0", given: `{"s": {{ data.s }}, "n": {{ data.n }}, "b": {{ data.b }}, "m": {{ data.m }}}`, givenJSON: true, want: `{"s": "a\"b<\n", "n": 3600, "b": true, "m": null}`},
+		{name: "Depth0", given: `{"s": {{ data.s }}, "n": {{ data.n }}, "b": {{ data.b }}, "m": {{ data.m }}}`, givenJSON: true, want: `{"s": "a\"b<\n", "n": 3600, "b": true, "m": ""}`},
 		{name: "Depth1", given: `{"s": "{{ data.s }}|{{ data.n }}|{{ data.b }}|{{ data.m }}"}`, givenJSON: true, want: `{"s": "a\"b<\n|3600|true|"}`},
 		{name: "Depth2", given: `{"s": "{\"i\": \"{{ data.s }}\", \"n\": {{ data.n }}}"}`, givenJSON: true, want: `{"s": "{\"i\": \"a\\\"b<\\n\", \"n\": 3600}"}`},
 		{name: "Depth2Array", given: `["[\"{{ data.s }}\"]"]`, givenJSON: true, want: `["[\"a\\\"b<\\n\"]"]`},
@@ -92,6 +92,64 @@ func TestTemplate_Render(t *testing.T) {
 				if errors.Is(err, ErrInvalidJSON) && (re.Offset < 0 || !strings.Contains(err.Error(), "offset")) {
 					t.Fatalf("invalid JSON error lacks its offset: %v", err)
 				}
+				return
+			}
+			if string(got) != test.want {
+				t.Fatalf("got  %s\nwant %s", got, test.want)
+			}
+			if test.givenJSON && !json.Valid(got) {
+				t.Fatalf("not valid JSON: %s", got)
+			}
+		})
+	}
+}
+
+// Ensure a missing field renders as the empty string: "" in value position
+// of a JSON template, empty text inside JSON strings and in plain text, in
+// both the fast form and raymond. A field present with JSON null renders
+// the same way (raymond passes nil for both), while a null inside a
+// rendered object or array stays null and {{{ }}} stays raw.
+func TestTemplate_Render_MissingAndNull(t *testing.T) {
+	ev := mustDecode(t, []byte(`{"event_type":"Manual","data":{"z":null,"s":"x","list":["a",null],"obj":{"k":null},"arr":[{"k":null},{},{"k":1}]}}`))
+	tests := []struct {
+		name      string
+		given     string
+		givenJSON bool
+		wantFast  bool
+		want      string
+		wantErr   error
+	}{
+		{name: "ValueMissing", given: `{"m": {{ data.nope }}, "d": {{ data.nope.deeper }}, "r": {{ nope.x }}}`, givenJSON: true, wantFast: true, want: `{"m": "", "d": "", "r": ""}`},
+		{name: "ValueNull", given: `{"z": {{ data.z }}, "l": {{ data.list.[1] }}, "k": {{ data.obj.k }}}`, givenJSON: true, wantFast: true, want: `{"z": "", "l": "", "k": ""}`},
+		{name: "ValueOutOfRange", given: `[{{ data.list.[9] }}, {{ data.list.x }}, {{ data.s.x }}, {{ data.z.x }}]`, givenJSON: true, wantFast: true, want: `["", "", "", ""]`},
+		{name: "ValueNullInsideObject", given: `{"o": {{ data.obj }}, "l": {{ data.list }}}`, givenJSON: true, wantFast: true, want: `{"o": {"k":null}, "l": ["a",null]}`},
+		{name: "StringMissingAndNull", given: `{"m": "{{ data.nope }}", "z": "<{{ data.z }}>", "n": "{\"i\": \"{{ data.nope }}\"}"}`, givenJSON: true, wantFast: true, want: `{"m": "", "z": "<>", "n": "{\"i\": \"\"}"}`},
+		{name: "PlainText", given: `m=[{{ data.nope }}] z=[{{ data.z }}]`, wantFast: true, want: `m=[] z=[]`},
+		{name: "RawInString", given: `{"m": "{{{ data.nope }}}", "z": "{{{ data.z }}}"}`, givenJSON: true, wantFast: true, want: `{"m": "", "z": ""}`},
+		{name: "RawStaysRaw", given: `{"m": {{{ data.nope }}}}`, givenJSON: true, wantFast: true, wantErr: ErrInvalidJSON},
+		{name: "RaymondWith", given: `{"m": {{#with data}}{{ nope }}{{/with}}, "z": {{#with data}}{{ z }}{{/with}}}`, givenJSON: true, want: `{"m": "", "z": ""}`},
+		{name: "RaymondEach", given: `[{{#each data.arr}}{{ k }}{{#unless @last}}, {{/unless}}{{/each}}]`, givenJSON: true, want: `["", "", 1]`},
+		{name: "RaymondLookup", given: `{"m": {{ lookup data "nope" }}, "z": {{ lookup data "z" }}, "i": {{ lookup data.list 9 }}}`, givenJSON: true, want: `{"m": "", "z": "", "i": ""}`},
+		{name: "RaymondThis", given: `{"m": {{ this.nope }}, "z": {{ this.data.z }}, "s": "{{ this.nope }}"}`, givenJSON: true, want: `{"m": "", "z": "", "s": ""}`},
+		{name: "RaymondPlainText", given: `{{#with data}}m=[{{ nope }}] z=[{{ z }}]{{/with}}`, want: `m=[] z=[]`},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			tpl, err := CompileTemplate(test.given, test.givenJSON)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (tpl.fast != nil) != test.wantFast {
+				t.Fatalf("fast form present = %v, want %v", tpl.fast != nil, test.wantFast)
+			}
+			if tpl.fast != nil && !compareFastPath(t, tpl, ev) {
+				t.Fatal("fast form deferred to raymond")
+			}
+			got, err := tpl.Render(ev)
+			if !errors.Is(err, test.wantErr) {
+				t.Fatalf("err = %v, want %v", err, test.wantErr)
+			}
+			if err != nil {
 				return
 			}
 			if string(got) != test.want {

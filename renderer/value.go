@@ -19,8 +19,17 @@ const maxExpandExponent = 400
 // rawMode marks a value rendered as plain, unescaped text.
 const rawMode = -1
 
+// emptyJSONString is what a nil value renders as in value position (depth
+// 0): the empty string, as JSON, so that a missing field renders as the
+// empty string everywhere and the body stays valid JSON. A field present
+// with JSON null renders the same way: raymond hands a helper nil for both,
+// so neither render path can tell them apart.
+const emptyJSONString = `""`
+
 // formatValue renders v for a mustache at the given depth: rawMode for plain
 // text, 0 for a JSON value, n ≥ 1 for the inside of n nested JSON strings.
+// nil (a missing field, or JSON null) renders as "" at depth 0 and as empty
+// text elsewhere.
 func formatValue(v any, depth int) raymond.SafeString {
 	// Fast paths that need no buffer.
 	switch x := v.(type) {
@@ -43,7 +52,7 @@ func formatValue(v any, depth int) raymond.SafeString {
 		return "false"
 	case nil:
 		if depth == 0 {
-			return "null"
+			return emptyJSONString
 		}
 		return ""
 	}
@@ -58,7 +67,7 @@ func appendValue(dst []byte, v any, depth int) []byte {
 	switch x := v.(type) {
 	case nil:
 		if depth == 0 {
-			return append(dst, "null"...)
+			return append(dst, emptyJSONString...)
 		}
 		return dst
 	case string:
