@@ -149,12 +149,12 @@ func (d *Daemon) listWebhooks(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"webhooks": out})
 }
 
-// testResult is what the Test button shows: whether it worked, and the
-// invocation data.
+// testResult is what the Test button shows: the invocation data, as the
+// contract has the test endpoint return it, and whether it worked.
 type testResult struct {
-	Success    bool             `json:"success"`
-	Message    string           `json:"message"`
-	Invocation store.Invocation `json:"invocation"`
+	store.Invocation
+	Success bool   `json:"success"`
+	Message string `json:"message"`
 }
 
 // testWebhook renders a mock event (or the posted one) with the webhook's

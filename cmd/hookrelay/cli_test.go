@@ -143,6 +143,23 @@ func TestCLI_SchemaAndTest(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "Test successful") || !strings.Contains(out, "Response\n  200") || !strings.Contains(out, `"t": "RequestApproved"`) {
 		t.Fatalf("test: %d %q %q", code, out, errOut)
 	}
+	// The endpoint returns the invocation data itself, with success and
+	// message beside it; `test --json` prints the same document.
+	var res struct {
+		store.Invocation
+		Success bool
+		Message string
+	}
+	td.apiJSON("POST", "/api/v1/webhooks/hook/test", nil, &res)
+	if !res.Success || res.ID == "" || res.Webhook != "hook" || res.Response == nil || res.Response.Status != 200 ||
+		res.Request.Method != "POST" || !strings.Contains(res.Request.Body, "RequestApproved") {
+		t.Errorf("POST /test: %+v", res)
+	}
+	code, out, _ = cli("test", "--config", cfg, "--json", "hook")
+	var line map[string]any
+	if err := json.Unmarshal([]byte(out), &line); code != 0 || err != nil || line["request"] == nil || line["response"] == nil || line["success"] != true {
+		t.Errorf("test --json: %d %v %.300q", code, err, out)
+	}
 	if code, _, errOut := cli("test", "--config", cfg, "nope"); code != 1 || !strings.Contains(errOut, `no webhook named "nope"`) {
 		t.Errorf("test of an unknown webhook: %d %q", code, errOut)
 	}
