@@ -63,6 +63,7 @@ func (d *Daemon) adminHandler() http.Handler {
 	api.HandleFunc("GET /api/v1/webhooks", d.listWebhooks)
 	api.HandleFunc("POST /api/v1/webhooks/{name}/test", d.testWebhook)
 	api.HandleFunc("POST /api/v1/webhooks/{name}/invoke", d.invokeWebhook)
+	api.HandleFunc("GET /api/v1/info", d.info)
 	api.HandleFunc("GET /api/v1/schema", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/schema+json")
 		_, _ = w.Write(renderer.Schema())
@@ -104,6 +105,31 @@ func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// daemonInfo is GET /api/v1/info: what a client needs to find the rest,
+// such as the address of an embedded NATS server that picked its own port.
+type daemonInfo struct {
+	Version string `json:"version"`
+	NATS    struct {
+		// URL is where clients reach NATS, without credentials.
+		URL      string `json:"url"`
+		Embedded bool   `json:"embedded"`
+	} `json:"nats"`
+	Events struct {
+		Stream   string   `json:"stream"`
+		Subjects []string `json:"subjects"`
+	} `json:"events"`
+}
+
+func (d *Daemon) info(w http.ResponseWriter, _ *http.Request) {
+	var in daemonInfo
+	in.Version = version
+	in.NATS.URL = redactURL(d.NATSURL())
+	in.NATS.Embedded = d.ns != nil
+	in.Events.Stream = d.cfg.Events.Stream
+	in.Events.Subjects = d.cfg.Events.Subjects
+	writeJSON(w, http.StatusOK, in)
 }
 
 // webhookStatus is one row of GET /api/v1/webhooks.

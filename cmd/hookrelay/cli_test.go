@@ -197,3 +197,38 @@ func TestCLI_Invoke(t *testing.T) {
 		t.Fatalf("deliveries: %d, first %s %s", len(reqs), reqs[0].Path, reqs[0].Body)
 	}
 }
+
+func TestCLI_PublishToEmbeddedOnPortZero(t *testing.T) {
+	// Ensure publish reaches an embedded NATS server that picked its own
+	// port (listen port 0), by asking the daemon where it is, and that the
+	// daemon being down is a dependency failure (exit 2).
+	ep := newTestEndpoint(t, false, nil)
+	td := startDaemon(t, "", hookYAML("hook", ep.srv.URL+"/h", `{"id":"{{data.id}}"}`, ""), nil, nil)
+	p := filepath.Join(t.TempDir(), "client.yaml")
+	cfg := fmt.Sprintf("nats:\n  embedded:\n    listen: 127.0.0.1:0\nadmin:\n  listen: %s\n  token: %s\n", td.AdminAddr(), td.env["HOOKRELAY_ADMIN_TOKEN"])
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var in daemonInfo
+	td.apiJSON("GET", "/api/v1/info", nil, &in)
+	if in.NATS.URL != td.NATSURL() || !in.NATS.Embedded || in.Events.Stream == "" || len(in.Events.Subjects) == 0 {
+		t.Errorf("info: %+v, want NATS at %s", in, td.NATSURL())
+	}
+	if code, out, errOut := cli("publish", "--config", p, "--sample", "RequestCreated"); code != 0 {
+		t.Fatalf("publish: %d %q %q", code, out, errOut)
+	}
+	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if ep.count() != 1 {
+			return fmt.Errorf("%d deliveries", ep.count())
+		}
+		return nil
+	})
+
+	down := filepath.Join(t.TempDir(), "down.yaml")
+	if err := os.WriteFile(down, []byte("nats:\n  embedded:\n    listen: 127.0.0.1:0\nadmin:\n  listen: "+freePort(t)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := cli("publish", "--config", down, "--sample", "RequestCreated"); code != 2 || !strings.Contains(errOut, "embedded NATS") {
+		t.Errorf("publish with the daemon down: %d %q, want 2", code, errOut)
+	}
+}

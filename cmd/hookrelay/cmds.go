@@ -48,7 +48,7 @@ func newPublishCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			nc, err := connectNATS(cfg)
+			nc, err := connectNATS(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
@@ -143,17 +143,27 @@ func eventTypeOf(payload []byte) string {
 
 // connectNATS reaches the daemon's NATS: the configured URL, or the
 // embedded server's listen address.
-func connectNATS(cfg *config.Config) (*nats.Conn, error) {
+// connectNATS connects to the config's NATS server. For an embedded server
+// on port 0 (a port it picked itself) the running daemon says where it is.
+func connectNATS(ctx context.Context, cfg *config.Config) (*nats.Conn, error) {
 	u := cfg.NATS.URL
 	if u == "" {
 		host, port, err := net.SplitHostPort(cfg.NATS.Embedded.Listen)
-		if err != nil || port == "0" {
-			return nil, userErrorf("nats.embedded.listen %q: publish needs a fixed port to reach the embedded server", cfg.NATS.Embedded.Listen)
+		if err != nil {
+			return nil, userErrorf("nats.embedded.listen %q: %v", cfg.NATS.Embedded.Listen, err)
 		}
-		if host == "" || host == "0.0.0.0" || host == "::" {
-			host = "127.0.0.1"
+		if port == "0" {
+			var in daemonInfo
+			if err := newAdminClient(cfg).do(ctx, "GET", "/api/v1/info", nil, nil, &in); err != nil {
+				return nil, fmt.Errorf("finding the embedded NATS server (nats.embedded.listen %q picks its port): %w", cfg.NATS.Embedded.Listen, err)
+			}
+			u = in.NATS.URL
+		} else {
+			if host == "" || host == "0.0.0.0" || host == "::" {
+				host = "127.0.0.1"
+			}
+			u = "nats://" + net.JoinHostPort(host, port)
 		}
-		u = "nats://" + net.JoinHostPort(host, port)
 	}
 	opts := append([]nats.Option{nats.Name("hookrelay-publish"), nats.Timeout(5 * time.Second)}, natsAuthOptions(cfg)...)
 	nc, err := nats.Connect(u, opts...)
