@@ -113,6 +113,9 @@ type Endpoint struct {
 	Retry RetryPolicy
 	// Breaker is the circuit breaker policy.
 	Breaker BreakerPolicy
+	// ContentType is sent when Headers set no Content-Type
+	// (DefaultContentType when empty); a request without a body has none.
+	ContentType string
 }
 
 // Options are the dependencies and process-wide settings of a Sender.
@@ -272,8 +275,15 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 		s.display[h.name] = h.display
 	}
 	if !s.ctConfigured {
-		s.fixed = append(s.fixed, fixedHeader{contentType, []string{DefaultContentType}})
-		s.display[contentType] = DefaultContentType
+		ct := ep.ContentType
+		if ct == "" {
+			ct = DefaultContentType
+		}
+		if !validValue(ct) {
+			return nil, fmt.Errorf("webhook %q: %w: content type holds a control character", ep.Name, ErrBadHeader)
+		}
+		s.fixed = append(s.fixed, fixedHeader{contentType, []string{ct}})
+		s.display[contentType] = ct
 	}
 	s.nheaders = len(s.fixed) + len(s.dynamic) + 1 // + Idempotency-Key
 	s.tmpl, err = http.NewRequest(method, ep.URL, nil)
@@ -399,6 +409,11 @@ type outgoing struct {
 	wire        *wireBuf
 	entries     int                   // number of batch entries; 0 for a Delivery
 	record      func() (string, bool) // the recorded body when body is not it
+}
+
+// bodyless reports whether o sends no body at all.
+func (o *outgoing) bodyless() bool {
+	return len(o.body) == 0 && o.wire == nil && o.entries == 0
 }
 
 // attempt makes one attempt to send o: it checks the context, builds the
@@ -554,6 +569,9 @@ func (s *Sender) header(o *outgoing) (http.Header, error) {
 	set(h, idempotencyKey, o.id)
 	if setCT {
 		set(h, contentType, o.contentType)
+	}
+	if o.bodyless() && !s.ctConfigured {
+		delete(h, contentType) // nothing to describe
 	}
 	if o.encoding != "" {
 		set(h, contentEncoding, o.encoding)

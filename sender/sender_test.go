@@ -139,12 +139,19 @@ func TestSender_Send_Headers(t *testing.T) {
 	tests := []struct {
 		name            string
 		givenHeaders    map[string]string
+		givenEndpointCT string
 		givenCT         string
+		givenBody       string
 		wantContentType string
 	}{
-		{name: "DefaultContentType", wantContentType: "application/json"},
-		{name: "DeliveryContentType", givenCT: "text/plain", wantContentType: "text/plain"},
-		{name: "ConfiguredContentTypeWins", givenHeaders: map[string]string{"content-type": "application/x-ndjson"}, givenCT: "text/plain", wantContentType: "application/x-ndjson"},
+		{name: "DefaultContentType", givenBody: "x", wantContentType: "application/json"},
+		{name: "EndpointContentType", givenEndpointCT: "text/plain; charset=utf-8", givenBody: "x", wantContentType: "text/plain; charset=utf-8"},
+		{name: "DeliveryContentType", givenCT: "text/plain", givenBody: "x", wantContentType: "text/plain"},
+		{name: "ConfiguredContentTypeWins", givenHeaders: map[string]string{"content-type": "application/x-ndjson"}, givenCT: "text/plain", givenBody: "x", wantContentType: "application/x-ndjson"},
+		// Nothing to describe: a request without a body has no Content-Type...
+		{name: "NoBodyNoContentType", wantContentType: ""},
+		// ...unless the headers set one.
+		{name: "NoBodyConfiguredContentType", givenHeaders: map[string]string{"Content-Type": "application/json"}, wantContentType: "application/json"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,9 +159,9 @@ func TestSender_Send_Headers(t *testing.T) {
 			for k, v := range tc.givenHeaders {
 				hs[k] = v
 			}
-			s := newUnsafe(t, Endpoint{URL: ts.URL, Method: "PUT", Headers: hs}, Options{Getenv: fixedEnv(nil)})
+			s := newUnsafe(t, Endpoint{URL: ts.URL, Method: "PUT", Headers: hs, ContentType: tc.givenEndpointCT}, Options{Getenv: fixedEnv(nil)})
 			before := len(rc.requests())
-			att, err := s.Send(t.Context(), Delivery{ID: "id-1", Body: []byte("x"), ContentType: tc.givenCT})
+			att, err := s.Send(t.Context(), Delivery{ID: "id-1", Body: []byte(tc.givenBody), ContentType: tc.givenCT})
 			if err != nil {
 				t.Fatalf("Send: %v", err)
 			}
@@ -171,13 +178,16 @@ func TestSender_Send_Headers(t *testing.T) {
 			if v := got.header.Get("X-Env"); v != "dev" {
 				t.Errorf("X-Env = %q, want the default dev", v)
 			}
-			if v := att.Request.Headers["Content-Type"]; v != tc.wantContentType {
-				t.Errorf("Attempt Content-Type = %q, want %q", v, tc.wantContentType)
+			if v, ok := att.Request.Headers["Content-Type"]; v != tc.wantContentType || ok != (tc.wantContentType != "") {
+				t.Errorf("Attempt Content-Type = %q (present %v), want %q", v, ok, tc.wantContentType)
+			}
+			if _, ok := got.header["Content-Type"]; ok != (tc.wantContentType != "") {
+				t.Errorf("Content-Type present %v, want %v", ok, tc.wantContentType != "")
 			}
 			if v := att.Request.Headers["X-Env"]; v != redacted {
 				t.Errorf("Attempt X-Env = %q, want redacted (it references a variable)", v)
 			}
-			if att.Request.Method != http.MethodPut || att.Request.Body != "x" || att.Response.Status != 200 {
+			if att.Request.Method != http.MethodPut || att.Request.Body != tc.givenBody || att.Response.Status != 200 {
 				t.Errorf("Attempt = %+v", att)
 			}
 		})

@@ -175,6 +175,16 @@ func triggers(names []string) []renderer.Trigger {
 	return out
 }
 
+// contentTypeOf is the Content-Type a webhook's requests carry when its
+// headers set none: JSON for a JSON template (and for Coralogix), plain
+// text for any other template.
+func contentTypeOf(w *config.Webhook) string {
+	if w.Coralogix != nil || w.IsJSON() || w.BodyTemplate == "" {
+		return sender.DefaultContentType
+	}
+	return "text/plain; charset=utf-8"
+}
+
 func endpoint(w *config.Webhook) sender.Endpoint {
 	url, method := w.URL, w.Method
 	if w.Coralogix != nil {
@@ -182,6 +192,7 @@ func endpoint(w *config.Webhook) sender.Endpoint {
 	}
 	return sender.Endpoint{
 		Name:        w.Name,
+		ContentType: contentTypeOf(w),
 		Method:      method,
 		URL:         url,
 		Headers:     w.Headers,

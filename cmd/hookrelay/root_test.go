@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/hookrelay/hookrelay/internal/config"
+)
 
 func TestRedactURL(t *testing.T) {
 	// Ensure user info and query values are hidden in every URL of a list.
@@ -19,5 +23,24 @@ func TestRedactURL(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestContentTypeOf(t *testing.T) {
+	// Ensure a webhook's default Content-Type follows its template.
+	tests := []struct {
+		name string
+		w    config.Webhook
+		want string
+	}{
+		{"json template", config.Webhook{BodyTemplate: `{"id":"{{data.id}}"}`}, "application/json"},
+		{"text template", config.Webhook{BodyTemplate: "request {{data.id}} created"}, "text/plain; charset=utf-8"},
+		{"no template (no body, so none is sent)", config.Webhook{}, "application/json"},
+		{"coralogix", config.Webhook{Coralogix: &config.Coralogix{}}, "application/json"},
+	}
+	for _, tt := range tests {
+		if got := contentTypeOf(&tt.w); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
