@@ -162,6 +162,11 @@ func (h *hook) deliverBatch(ctx context.Context, bs BatchSender, msgs []jetstrea
 			_ = m.Term()
 			continue
 		}
+		if packKind(m.Headers()) == PackBodies {
+			// Packed for a webhook that did not batch then.
+			h.deadLetterPacked(ctx, m, meta.Sequence.Stream, meta.NumDelivered, errBodiesForBatch)
+			continue
+		}
 		items, err := unpack(m)
 		if err != nil {
 			h.deadLetterPacked(ctx, m, meta.Sequence.Stream, meta.NumDelivered, err)

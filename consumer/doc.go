@@ -30,6 +30,17 @@
 // messages into batches by count, bytes and time, sends each batch as one
 // request, and settles each message from the outcome of its deliveries.
 //
+// A webhook that sends several requests at once (concurrency above 1, not
+// ordered) gets its request bodies packed too, up to its concurrency (at
+// most 64) to a message: the deliveries of one render batch share one
+// message, one store write and one ack. Its workers take the deliveries
+// of a pack one each. One that may succeed later (retryable with attempts
+// left, refused by the breaker, cut short by shutdown) is published again
+// as a message of its own, carrying the attempts made and the time before
+// which it must not be tried; the pack is acked once those are stored and
+// every attempt is recorded. From there it is retried like any delivery
+// message, and an early arrival is handed back, uncounted, until its time.
+//
 // Malformed events are recorded as rejected and acknowledged, so they never
 // block the stream.
 package consumer

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,8 +33,9 @@ type hook struct {
 	bs    BatchSender // set for batching webhooks
 	batch *batcher
 	cons  jetstream.Consumer
+	ctx   context.Context // the work context, for the consume handler
 
-	work  chan jetstream.Msg
+	work  chan workItem
 	pause chan time.Duration
 	wg    sync.WaitGroup
 	stopc chan struct{}
@@ -62,7 +64,7 @@ func newHook(r *Relay, w Webhook, s Sender) *hook {
 		r:     r,
 		cfg:   w,
 		s:     s,
-		work:  make(chan jetstream.Msg),
+		work:  make(chan workItem),
 		pause: make(chan time.Duration, 1),
 		stopc: make(chan struct{}),
 		free:  make(map[uint64]uint64),
@@ -91,6 +93,11 @@ func (h *hook) consumerConfig() jetstream.ConsumerConfig {
 		maxPending = max(b.MaxEvents*(h.cfg.Concurrency+2), 1024)
 		ackWait = b.MaxWait + 6*h.cfg.Timeout + 5*time.Second
 	}
+	if h.packing() && h.batch == nil {
+		// A pack settles when its last delivery does: it may wait for the
+		// pack being fed to the workers and one more, then take a round.
+		ackWait = 4*h.cfg.Timeout + 5*time.Second
+	}
 	if h.cfg.Ordered {
 		maxPending = 1
 	}
@@ -115,11 +122,34 @@ func (h *hook) pullMax() int {
 		// The consumer lets one message be in flight; a standing pull for
 		// a few more means the next one comes as soon as the ack lands.
 		return 16
+	case h.packing():
+		// Packs hold up to Concurrency deliveries each.
+		return 2
 	}
 	return h.cfg.Concurrency * 2
 }
 
+// maxPackedBodies bounds the request bodies packed into one message.
+const maxPackedBodies = 64
+
+// packing reports whether the render stage packs this webhook's deliveries
+// many to a message: a batching webhook's log entries, and the request
+// bodies of one that sends several requests at once. An ordered webhook's
+// deliveries go one to a message, so each can be retried in its place.
+func (h *hook) packing() bool {
+	return h.batch != nil || (!h.cfg.Ordered && h.cfg.Concurrency > 1)
+}
+
+// packLimits are the kind and the limits of this webhook's packs.
+func (h *hook) packLimits() (kind string, maxItems, maxBytes int) {
+	if b := h.cfg.Batch; b != nil {
+		return PackEntries, b.MaxEvents, b.MaxBytes
+	}
+	return PackBodies, min(h.cfg.Concurrency, maxPackedBodies), math.MaxInt
+}
+
 func (h *hook) start(ctx context.Context) error {
+	h.ctx = ctx
 	for i := 0; i < h.cfg.Concurrency; i++ {
 		h.wg.Add(1)
 		go func() {
@@ -130,8 +160,12 @@ func (h *hook) start(ctx context.Context) error {
 				}
 				return
 			}
-			for m := range h.work {
-				h.deliver(ctx, m)
+			for w := range h.work {
+				if w.pack != nil {
+					h.deliverPacked(ctx, w.pack, w.i)
+				} else {
+					h.deliver(ctx, w.m)
+				}
 			}
 		}()
 	}
@@ -159,7 +193,7 @@ func (h *hook) closeWork() {
 }
 
 func (h *hook) consume() (jetstream.ConsumeContext, error) {
-	handler := func(m jetstream.Msg) { h.work <- m }
+	handler := h.dispatch
 	if h.batch != nil {
 		handler = h.batch.add
 	}
@@ -215,7 +249,7 @@ func (h *hook) pump(cc jetstream.ConsumeContext) {
 				if h.batch != nil {
 					h.batch.add(m)
 				} else {
-					h.work <- m
+					h.work <- workItem{m: m}
 				}
 			}
 			for {
@@ -354,15 +388,21 @@ func (h *hook) deliver(ctx context.Context, m jetstream.Msg) {
 	}
 	seq := meta.Sequence.Stream
 	hdr := m.Headers()
-	if hdr.Get(HeaderPacked) != "" {
+	if packKind(hdr) == PackEntries {
 		// Packed for a batching webhook that no longer batches.
 		h.deadLetterPacked(ctx, m, seq, meta.NumDelivered, errPackedForPlain)
+		return
+	}
+	if wait := notBefore(hdr, h.r.now()); wait > 0 {
+		// A retry taken out of a pack, early: it waits, uncounted.
+		h.addFree(seq)
+		_ = m.NakWithDelay(wait)
 		return
 	}
 	did := hdr.Get(HeaderDeliveryID)
 	eventID := hdr.Get(HeaderEventID)
 	eventType := hdr.Get(HeaderEventType)
-	attempt := h.attempt(seq, meta.NumDelivered)
+	attempt := attemptsMade(hdr) + h.attempt(seq, meta.NumDelivered)
 
 	att, sendErr := h.s.Send(ctx, sender.Delivery{ID: did, Body: m.Data()})
 	var se *sender.Error
@@ -478,6 +518,10 @@ func (h *hook) writeDeadLetter(ctx context.Context, inv store.Invocation, body [
 // errPackedForPlain is the reason given to deliveries packed for a batching
 // webhook that reached it after its coralogix block was removed.
 var errPackedForPlain = errors.New("packed Coralogix delivery reached a webhook that no longer batches")
+
+// errBodiesForBatch is the reason given to request bodies packed for a
+// webhook that batches Coralogix log entries now.
+var errBodiesForBatch = errors.New("request bodies packed for a plain webhook reached a webhook that batches Coralogix entries now")
 
 // deadLetterPacked dead-letters every delivery of a message that cannot be
 // sent as it is, each with its own body, so each can be replayed, and then

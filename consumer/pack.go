@@ -11,9 +11,32 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// HeaderPacked on a delivery message says it carries that many deliveries
-// of a batching webhook, framed by appendPacked, instead of one.
+// HeaderPacked on a delivery message says it carries that many deliveries,
+// framed by appendPacked, instead of one.
 const HeaderPacked = "Hookrelay-Packed"
+
+// HeaderPackKind says what the deliveries of a packed message are: log
+// entries of a batching webhook (PackEntries, also when the header is
+// absent) or request bodies of a webhook that sends one request per
+// delivery (PackBodies).
+const HeaderPackKind = "Hookrelay-Pack-Kind"
+
+// Pack kinds.
+const (
+	PackEntries = "entries"
+	PackBodies  = "bodies"
+)
+
+// packKind is the kind of a packed message, "" for a single delivery.
+func packKind(h nats.Header) string {
+	if h.Get(HeaderPacked) == "" {
+		return ""
+	}
+	if k := h.Get(HeaderPackKind); k != "" {
+		return k
+	}
+	return PackEntries
+}
 
 // errBadPack is a packed message that does not decode.
 var errBadPack = errors.New("consumer: malformed packed delivery message")
@@ -86,10 +109,11 @@ func itemCount(h nats.Header) int {
 }
 
 // packMsgs splits one webhook's deliveries, in order, into packed messages
-// of at most maxItems items and maxBytes bytes each. A message's dedupe id
-// is derived from the delivery ids it carries, so the same deliveries
-// packed the same way are stored once.
-func (r *Relay) packMsgs(webhook string, items []packedItem, maxItems, maxBytes int) []*nats.Msg {
+// of kind of at most maxItems items and maxBytes bytes each. A message's
+// dedupe id is derived from the delivery ids it carries, so the same
+// deliveries packed the same way are stored once. A lone request body goes
+// as a plain delivery message.
+func (r *Relay) packMsgs(webhook, kind string, items []packedItem, maxItems, maxBytes int) []*nats.Msg {
 	var out []*nats.Msg
 	for len(items) > 0 {
 		n, size := 0, 0
@@ -101,15 +125,22 @@ func (r *Relay) packMsgs(webhook string, items []packedItem, maxItems, maxBytes 
 			size += s
 			n++
 		}
+		if n == 1 && kind == PackBodies {
+			it := &items[0]
+			out = append(out, r.deliveryMsg(webhook, it.deliveryID, it.eventID, it.eventType, it.body))
+			items = items[1:]
+			continue
+		}
 		body := make([]byte, 0, size)
 		h := sha256.New()
 		for i := range items[:n] {
 			body = appendPacked(body, &items[i])
 			h.Write([]byte(items[i].deliveryID))
 		}
-		m := &nats.Msg{Subject: r.deliverySubject(webhook), Header: make(nats.Header, 2), Data: body}
+		m := &nats.Msg{Subject: r.deliverySubject(webhook), Header: make(nats.Header, 3), Data: body}
 		m.Header[jetstream.MsgIDHeader] = []string{"p-" + hex.EncodeToString(h.Sum(nil)[:16])}
 		m.Header[HeaderPacked] = []string{strconv.Itoa(n)}
+		m.Header[HeaderPackKind] = []string{kind}
 		out = append(out, m)
 		items = items[n:]
 	}

@@ -3,13 +3,20 @@ package consumer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hookrelay/hookrelay/sender"
+	"github.com/hookrelay/hookrelay/store"
 )
 
 // fakeMsg is a jetstream.Msg carrying only headers and data.
@@ -45,8 +52,8 @@ func TestPackMsgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msgs := r.packMsgs("w", items, tt.givenItems, tt.givenMB)
-			again := r.packMsgs("w", items, tt.givenItems, tt.givenMB)
+			msgs := r.packMsgs("w", PackEntries, items, tt.givenItems, tt.givenMB)
+			again := r.packMsgs("w", PackEntries, items, tt.givenItems, tt.givenMB)
 			var got []packedItem
 			for i, m := range msgs {
 				n := itemCount(m.Header)
@@ -115,7 +122,7 @@ func TestHook_PackedMessageForPlainWebhook(t *testing.T) {
 	f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 1, MaxAttempts: 3}},
 		map[string]Sender{"a": okSender(&mu, &got)})
 	items := []packedItem{{deliveryID: "d1", eventID: "1", eventType: "T", body: []byte(`{"a":1}`)}, {deliveryID: "d2", eventID: "2", eventType: "T", body: []byte(`{"a":2}`)}}
-	for _, m := range f.relay.packMsgs("a", items, 10, 1<<20) {
+	for _, m := range f.relay.packMsgs("a", PackEntries, items, 10, 1<<20) {
 		if _, err := f.js.PublishMsg(context.Background(), m); err != nil {
 			t.Fatal(err)
 		}
@@ -136,4 +143,171 @@ func TestHook_PackedMessageForPlainWebhook(t *testing.T) {
 	if len(got) != 0 {
 		t.Errorf("sent %v", got)
 	}
+}
+
+// publishBodies packs n request bodies for webhook into one message and
+// publishes it, as the render stage does for a webhook sending many
+// requests at once.
+func (f *fixture) publishBodies(tb testing.TB, webhook string, n int) []packedItem {
+	tb.Helper()
+	items := make([]packedItem, n)
+	for i := range items {
+		items[i] = packedItem{deliveryID: fmt.Sprintf("d%02d", i), eventID: strconv.Itoa(i), eventType: "RequestCreated", body: []byte(fmt.Sprintf(`{"n":%d}`, i))}
+	}
+	msgs := f.relay.packMsgs(webhook, PackBodies, items, 64, 1<<20)
+	if len(msgs) != 1 || packKind(msgs[0].Header) != PackBodies {
+		tb.Fatalf("packed into %d messages", len(msgs))
+	}
+	if _, err := f.js.PublishMsg(context.Background(), msgs[0]); err != nil {
+		tb.Fatal(err)
+	}
+	return items
+}
+
+func TestHook_PackedBodies_RetriesOnTheirOwn(t *testing.T) {
+	// Ensure a pack of request bodies sends each once; those that fail
+	// retryably are published again on their own and retried after their
+	// backoff with the next attempt number, until max_attempts
+	// dead-letters them; those that succeed are not sent again; and every
+	// message ends acknowledged.
+	var mu sync.Mutex
+	calls := map[string][]time.Time{}
+	s := &senderFunc{send: func(_ context.Context, d sender.Delivery) (sender.Attempt, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[d.ID] = append(calls[d.ID], time.Now())
+		var n int
+		fmt.Sscanf(d.ID, "d%d", &n)
+		switch {
+		case n%3 == 0: // always fails
+			return sender.Attempt{Response: &sender.ResponseData{Status: 503}}, &sender.Error{Class: sender.Retryable, Reason: sender.ReasonServerError, StatusCode: 503, Err: errors.New("503")}
+		case n%3 == 1 && len(calls[d.ID]) == 1: // fails once
+			return sender.Attempt{Response: &sender.ResponseData{Status: 503}}, &sender.Error{Class: sender.Retryable, Reason: sender.ReasonServerError, StatusCode: 503, Err: errors.New("503")}
+		}
+		return sender.Attempt{Response: &sender.ResponseData{Status: 200}}, nil
+	}}
+	f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 8, MaxAttempts: 3}}, map[string]Sender{"a": s})
+	const n = 12
+	f.publishBodies(t, "a", n)
+	checkFor(t, 15*time.Second, 10*time.Millisecond, func() error {
+		invs, dead, _ := f.store.snapshot()
+		// 4 always failing: 3 attempts each; 4 failing once: 2; 4 fine: 1.
+		if len(dead) != 4 || len(invs) != 4*3+4*2+4 {
+			return fmt.Errorf("%d invocations, %d dead letters", len(invs), len(dead))
+		}
+		return nil
+	})
+	invs, dead, _ := f.store.snapshot()
+	attempts := map[string][]int{}
+	for _, inv := range invs {
+		attempts[inv.DeliveryID] = append(attempts[inv.DeliveryID], inv.Attempt)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("d%02d", i)
+		var want []int
+		switch i % 3 {
+		case 0:
+			want = []int{1, 2, 3}
+		case 1:
+			want = []int{1, 2}
+		case 2:
+			want = []int{1}
+		}
+		if !slices.Equal(attempts[id], want) || len(calls[id]) != len(want) {
+			t.Errorf("%s: attempts %v, %d calls; want %v", id, attempts[id], len(calls[id]), want)
+		}
+		// The sender's backoff is 10ms: no retry came sooner.
+		for k := 1; k < len(calls[id]); k++ {
+			if gap := calls[id][k].Sub(calls[id][k-1]); gap < 10*time.Millisecond {
+				t.Errorf("%s: retry %d after %v, before the backoff", id, k, gap)
+			}
+		}
+	}
+	for _, dl := range dead {
+		if dl.Attempts != 3 || dl.LastStatus != 503 {
+			t.Errorf("dead letter %s: attempts %d status %d", dl.DeliveryID, dl.Attempts, dl.LastStatus)
+		}
+	}
+	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if p, ack := f.pending(t, DefaultDeliveriesStream, DefaultSenderDurablePfx+"a"); p != 0 || ack != 0 {
+			return fmt.Errorf("%d pending %d unacked", p, ack)
+		}
+		return nil
+	})
+}
+
+func TestHook_PackedBodies_BreakerOpenCostsNoAttempt(t *testing.T) {
+	// Ensure deliveries of a pack refused by an open breaker are tried
+	// later without losing an attempt: the first real attempt of each is
+	// attempt 1.
+	var mu sync.Mutex
+	refused := map[string]int{}
+	s := &senderFunc{
+		send: func(_ context.Context, d sender.Delivery) (sender.Attempt, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if refused[d.ID] < 2 {
+				refused[d.ID]++
+				return sender.Attempt{}, &sender.Error{Class: sender.BreakerOpen, Reason: sender.ReasonBreakerOpen, Err: sender.ErrBreakerOpen}
+			}
+			return sender.Attempt{Response: &sender.ResponseData{Status: 200}}, nil
+		},
+		breaker: func() sender.BreakerStatus {
+			return sender.BreakerStatus{State: "open", OpenRemaining: 20 * time.Millisecond}
+		},
+	}
+	f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 4, MaxAttempts: 1}}, map[string]Sender{"a": s})
+	f.publishBodies(t, "a", 6)
+	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		invs, _, _ := f.store.snapshot()
+		if len(invs) != 6 {
+			return fmt.Errorf("%d invocations", len(invs))
+		}
+		return nil
+	})
+	invs, dead, _ := f.store.snapshot()
+	for _, inv := range invs {
+		if inv.Attempt != 1 || inv.Outcome != store.OutcomeDelivered {
+			t.Errorf("%s: attempt %d outcome %s", inv.DeliveryID, inv.Attempt, inv.Outcome)
+		}
+	}
+	if len(dead) != 0 {
+		t.Errorf("%d dead letters with max_attempts 1: refusals were counted", len(dead))
+	}
+	if c, _ := f.relay.Counts("a"); c.BreakerOpen != 12 || c.Delivered != 6 {
+		t.Errorf("counts %+v", c)
+	}
+}
+
+func TestHook_PackedBodiesForBatchingWebhook(t *testing.T) {
+	// Ensure request bodies packed for a plain webhook that batches
+	// Coralogix entries now are not sent as entries: each becomes a dead
+	// letter of its own.
+	bs := &batchSenderFunc{}
+	f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 2, MaxAttempts: 3, Batch: &BatchPolicy{MaxEvents: 10, MaxBytes: 1 << 20, MaxWait: 10 * time.Millisecond}}},
+		map[string]Sender{"a": bs})
+	f.publishBodies(t, "a", 3)
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		_, dead, _ := f.store.snapshot()
+		if len(dead) != 3 {
+			return fmt.Errorf("%d dead letters", len(dead))
+		}
+		return nil
+	})
+	if n := bs.batches.Load(); n != 0 {
+		t.Errorf("%d batches sent", n)
+	}
+}
+
+// batchSenderFunc is a BatchSender that accepts every batch and counts them.
+type batchSenderFunc struct {
+	senderFunc
+	batches atomic.Int64
+}
+
+func (b *batchSenderFunc) SendBatch(_ context.Context, entries []sender.BatchEntry) sender.BatchResult {
+	b.batches.Add(1)
+	return sender.BatchResult{Errs: make([]error, len(entries))}
 }

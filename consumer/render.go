@@ -177,9 +177,10 @@ func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
 				})
 				continue
 			}
-			if h := s.r.hooks[d.Webhook]; h != nil && h.cfg.Batch != nil {
-				// Batching webhooks get their deliveries packed, many to a
-				// message, below.
+			if h := s.r.hooks[d.Webhook]; h != nil && h.packing() {
+				// Batching webhooks, and those sending many requests at
+				// once, get their deliveries packed, many to a message,
+				// below.
 				p := packs[d.Webhook]
 				if p == nil {
 					p = &pack{}
@@ -220,13 +221,12 @@ func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
 	}
 	for _, name := range order {
 		p := packs[name]
-		b := s.r.hooks[name].cfg.Batch
-		maxBytes := b.MaxBytes
+		kind, maxItems, maxBytes := s.r.hooks[name].packLimits()
 		if room > 0 && room < maxBytes {
 			maxBytes = room
 		}
 		first := 0
-		for _, m := range s.r.packMsgs(name, p.items, b.MaxEvents, maxBytes) {
+		for _, m := range s.r.packMsgs(name, kind, p.items, maxItems, maxBytes) {
 			n := itemCount(m.Header)
 			f, err := s.r.js.PublishMsgAsync(m)
 			w := &pubWait{f: f}

@@ -1,0 +1,258 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/hookrelay/hookrelay/sender"
+	"github.com/hookrelay/hookrelay/store"
+)
+
+// Headers of a delivery taken out of a pack to be tried again on its own.
+const (
+	// HeaderAttempts is the number of attempts already made.
+	HeaderAttempts = "Hookrelay-Attempts"
+	// HeaderNotBefore is when the next attempt may be made, in Unix
+	// milliseconds.
+	HeaderNotBefore = "Hookrelay-Not-Before"
+)
+
+// workItem is what a worker of a webhook that sends one request per
+// delivery takes: a delivery message, or one delivery of a pack.
+type workItem struct {
+	m    jetstream.Msg
+	pack *bodyPack
+	i    int
+}
+
+// dispatch is the consume handler of such a webhook: a message carrying
+// one delivery goes to a worker as it is; a pack of request bodies is
+// spread over the workers, a delivery each. It blocks while every worker
+// is busy, which holds back the pull.
+func (h *hook) dispatch(m jetstream.Msg) {
+	if packKind(m.Headers()) != PackBodies {
+		h.work <- workItem{m: m}
+		return
+	}
+	meta, err := m.Metadata()
+	if err != nil {
+		h.r.log.Error("delivery without metadata", zap.String("webhook", h.cfg.Name), zap.Error(err))
+		_ = m.Term()
+		return
+	}
+	seq := meta.Sequence.Stream
+	items, err := unpack(m)
+	if err != nil {
+		h.deadLetterPacked(h.ctx, m, seq, meta.NumDelivered, err)
+		return
+	}
+	p := &bodyPack{h: h, m: m, seq: seq, items: items, attempt: h.attempt(seq, meta.NumDelivered)}
+	p.pending.Store(int32(len(items)))
+	p.waits.Store(int32(len(items)) + 1)
+	for i := range items {
+		h.work <- workItem{pack: p, i: i}
+	}
+}
+
+// bodyPack is one packed message of request bodies being delivered. Each
+// delivery is tried once; those that may succeed later are published
+// again, each on its own with its count of attempts and the time it may be
+// tried, and the pack is acked once every attempt is recorded and every
+// retry is stored.
+type bodyPack struct {
+	h       *hook
+	m       jetstream.Msg
+	seq     uint64
+	items   []packedItem
+	attempt int
+	pending atomic.Int32 // deliveries not attempted yet
+	waits   atomic.Int32 // records not committed yet, plus one for the retries
+
+	mu     sync.Mutex
+	later  []retryLater
+	broken bool // the store failed: hand the whole pack back
+}
+
+// retryLater is a delivery of a pack to be tried again on its own.
+type retryLater struct {
+	it        *packedItem
+	made      int       // attempts made so far
+	notBefore time.Time // zero: at once
+}
+
+// deliverPacked makes one attempt at delivery i of pack p and settles it
+// like deliver does a message, except that a retry is published again
+// instead of nakked.
+func (h *hook) deliverPacked(ctx context.Context, p *bodyPack, i int) {
+	it := &p.items[i]
+	att, sendErr := h.s.Send(ctx, sender.Delivery{ID: it.deliveryID, Body: it.body})
+	var se *sender.Error
+	errors.As(sendErr, &se)
+	switch {
+	case se != nil && se.Class == sender.BreakerOpen:
+		h.breakerOpen.Add(1)
+		h.r.metrics.deliveries.WithLabelValues(h.cfg.Name, "breaker_open").Inc()
+		wait := max(h.s.Breaker().OpenRemaining, minBreakerPause)
+		p.retry(it, p.attempt-1, h.r.now().Add(wait))
+		h.requestPause(wait)
+		p.release()
+		p.attempted(ctx)
+		return
+	case sendErr != nil && ctx.Err() != nil:
+		// Shutdown cut the attempt short: it goes again, uncounted.
+		p.retry(it, p.attempt-1, time.Time{})
+		p.release()
+		p.attempted(ctx)
+		return
+	}
+
+	inv := Invocation(h.cfg.Name, it.deliveryID, it.eventID, it.eventType, p.attempt, att, sendErr)
+	h.r.metrics.latency.WithLabelValues(h.cfg.Name).Observe(att.Duration.Seconds())
+	switch {
+	case sendErr == nil:
+		inv.Outcome = store.OutcomeDelivered
+	case se != nil && se.Class == sender.Retryable && p.attempt < h.cfg.MaxAttempts:
+		inv.Outcome = store.OutcomeRetrying
+		delay := h.s.Backoff(p.attempt, se.RetryAfter)
+		h.r.log.Debug("delivery failed, will retry", zap.String("webhook", h.cfg.Name), zap.String("delivery_id", it.deliveryID),
+			zap.Int("attempt", p.attempt), zap.Duration("in", delay), zap.Error(sendErr))
+		p.retry(it, p.attempt, h.r.now().Add(delay))
+	default:
+		inv.Outcome = store.OutcomeDeadLettered
+		if _, err := h.writeDeadLetter(ctx, inv, it.body, sendErr, se); err != nil {
+			p.fail()
+		}
+		p.release()
+		p.attempted(ctx)
+		return
+	}
+	h.done(inv.Outcome)
+	h.r.store.RecordAsync(inv, func(_ string, err error) {
+		if err != nil {
+			h.r.log.Error("recording invocation", zap.String("webhook", h.cfg.Name), zap.Error(err))
+		}
+		p.release()
+	})
+	p.attempted(ctx)
+}
+
+func (p *bodyPack) retry(it *packedItem, made int, notBefore time.Time) {
+	p.mu.Lock()
+	p.later = append(p.later, retryLater{it: it, made: made, notBefore: notBefore})
+	p.mu.Unlock()
+}
+
+func (p *bodyPack) fail() {
+	p.mu.Lock()
+	p.broken = true
+	p.mu.Unlock()
+}
+
+// attempted counts one delivery of the pack as attempted. After the last
+// one, the worker stores the retries, so shutdown waits for them.
+func (p *bodyPack) attempted(ctx context.Context) {
+	if p.pending.Add(-1) != 0 {
+		return
+	}
+	p.mu.Lock()
+	later, broken := p.later, p.broken
+	p.mu.Unlock()
+	if len(later) > 0 && !broken {
+		if err := p.h.r.storeRetries(context.WithoutCancel(ctx), p.h.cfg.Name, later); err != nil {
+			p.h.r.log.Warn("storing retries of a pack failed; the pack will be redelivered", zap.String("webhook", p.h.cfg.Name), zap.Error(err))
+			p.fail()
+		}
+	}
+	p.release()
+}
+
+// release counts one record committed (or one delivery that needs none,
+// or the retries stored); the last settles the pack. It may run on the
+// store's writer: it only sends an ack.
+func (p *bodyPack) release() {
+	if p.waits.Add(-1) != 0 {
+		return
+	}
+	p.mu.Lock()
+	broken := p.broken
+	p.mu.Unlock()
+	if broken {
+		// The store or JetStream failed: the pack goes back whole (what
+		// was delivered goes again, with the same Idempotency-Key).
+		p.h.addFree(p.seq)
+		_ = p.m.NakWithDelay(5 * time.Second)
+		return
+	}
+	p.h.forget(p.seq)
+	_ = p.m.Ack()
+}
+
+// storeRetries publishes each delivery to retry as a message of its own
+// and waits until JetStream has stored them all.
+func (r *Relay) storeRetries(ctx context.Context, webhook string, later []retryLater) error {
+	ctx, cancel := context.WithTimeout(ctx, defaultPublishAckTimeout)
+	defer cancel()
+	futures := make([]jetstream.PubAckFuture, 0, len(later))
+	for _, l := range later {
+		f, err := r.js.PublishMsgAsync(r.retryMsg(webhook, l))
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// retryMsg is a delivery taken out of a pack, to be tried again on its own
+// once l.notBefore has passed. Its dedupe id counts the attempts made, so
+// a pack redelivered before its ack stores each retry once.
+func (r *Relay) retryMsg(webhook string, l retryLater) *nats.Msg {
+	m := r.deliveryMsg(webhook, l.it.deliveryID, l.it.eventID, l.it.eventType, l.it.body)
+	m.Header[jetstream.MsgIDHeader] = []string{l.it.deliveryID + ".r" + strconv.Itoa(l.made)}
+	m.Header[HeaderAttempts] = []string{strconv.Itoa(l.made)}
+	if !l.notBefore.IsZero() {
+		m.Header[HeaderNotBefore] = []string{strconv.FormatInt(l.notBefore.UnixMilli(), 10)}
+	}
+	return m
+}
+
+// attemptsMade is the count of attempts a message's delivery had in a
+// pack before it was published again on its own.
+func attemptsMade(h nats.Header) int {
+	n, err := strconv.Atoi(h.Get(HeaderAttempts))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
+// notBefore is how long after now a message's delivery must still wait
+// before its next attempt; 0 or less when it may go now.
+func notBefore(h nats.Header, now time.Time) time.Duration {
+	v := h.Get(HeaderNotBefore)
+	if v == "" {
+		return 0
+	}
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return time.UnixMilli(ms).Sub(now)
+}
