@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hookrelay/hookrelay/consumer"
 	"github.com/hookrelay/hookrelay/internal/sink"
 )
 
@@ -154,6 +155,7 @@ type result struct {
 	cpu                                           time.Duration
 	cpuPerEvent                                   time.Duration
 	peakRSS                                       int64
+	deliveryMsgs                                  uint64 // messages the deliveries stream stored
 	lat                                           latencies
 	exitCode                                      int
 	stopTook                                      time.Duration
@@ -401,6 +403,11 @@ wait:
 			pubErr = <-pubDone
 		}
 	}
+	if st, err := js.Stream(ctx, consumer.DefaultDeliveriesStream); err == nil {
+		// Every message the deliveries stream ever stored: with packing,
+		// far fewer than the deliveries.
+		r.deliveryMsgs = st.CachedInfo().State.LastSeq
+	}
 	r.delivered = b.rec.delivered.Load()
 	r.lost = n - r.delivered
 	r.duplicates = b.rec.duplicates.Load()
@@ -475,6 +482,8 @@ func (b *bench) report() {
 	fmt.Fprintf(w, "  relay CPU         %s total, %.1f µs/event (%.2f cores)\n",
 		r.cpu.Round(time.Millisecond), us(r.cpuPerEvent), safeDiv(r.cpu.Seconds(), r.duration.Seconds()))
 	fmt.Fprintf(w, "  relay peak RSS    %.1f MiB\n", mib(r.peakRSS))
+	fmt.Fprintf(w, "  deliveries stream %d messages stored for %d deliveries (%.1f per message)\n",
+		r.deliveryMsgs, r.delivered, safeDiv(float64(r.delivered), float64(r.deliveryMsgs)))
 	paced := "the whole backlog published at once, so this is mostly queueing; BENCH_RATE=N paces it"
 	if b.o.rate > 0 {
 		paced = fmt.Sprintf("published at %d events/s", b.o.rate)
