@@ -156,10 +156,8 @@ func (h *hook) deliverBatch(ctx context.Context, bs BatchSender, msgs []jetstrea
 	var entries []sender.BatchEntry
 	var index [][2]int // entry → (message, item)
 	for _, m := range msgs {
-		meta, err := m.Metadata()
-		if err != nil {
-			h.r.log.Error("delivery without metadata", zap.String("webhook", h.cfg.Name), zap.Error(err))
-			_ = m.Term()
+		meta, ok := h.metadata(m)
+		if !ok {
 			continue
 		}
 		if packKind(m.Headers()) == PackBodies {

@@ -378,12 +378,22 @@ func (h *hook) counts() Counts {
 	}
 }
 
-// deliver makes one attempt and picks the ack verb for its outcome.
-func (h *hook) deliver(ctx context.Context, m jetstream.Msg) {
+// metadata returns m's JetStream metadata. A message without any did not
+// come from a consumer and cannot be settled otherwise: it is terminated.
+func (h *hook) metadata(m jetstream.Msg) (*jetstream.MsgMetadata, bool) {
 	meta, err := m.Metadata()
 	if err != nil {
 		h.r.log.Error("delivery without metadata", zap.String("webhook", h.cfg.Name), zap.Error(err))
 		_ = m.Term()
+		return nil, false
+	}
+	return meta, true
+}
+
+// deliver makes one attempt and picks the ack verb for its outcome.
+func (h *hook) deliver(ctx context.Context, m jetstream.Msg) {
+	meta, ok := h.metadata(m)
+	if !ok {
 		return
 	}
 	seq := meta.Sequence.Stream

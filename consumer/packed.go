@@ -42,10 +42,8 @@ func (h *hook) dispatch(m jetstream.Msg) {
 		h.work <- workItem{m: m}
 		return
 	}
-	meta, err := m.Metadata()
-	if err != nil {
-		h.r.log.Error("delivery without metadata", zap.String("webhook", h.cfg.Name), zap.Error(err))
-		_ = m.Term()
+	meta, ok := h.metadata(m)
+	if !ok {
 		return
 	}
 	seq := meta.Sequence.Stream
