@@ -45,6 +45,22 @@ func TestCheckURL(t *testing.T) {
 		{name: "UnsafeHTTP", given: "http://127.0.0.1:8080/hook", allowUnsafe: true},
 		{name: "UnsafePrivate", given: "https://10.0.0.1:8443/hook", allowUnsafe: true},
 		{name: "UnsafeStillNoUserInfo", given: "http://u:p@127.0.0.1/", allowUnsafe: true, wantErr: ErrBadURL},
+		// IPv4 addresses written as numbers get the address rules too.
+		{name: "Hex32", given: "https://0x7f000001/", wantErr: ErrBadURL, wantUnsafe: true},                  // 127.0.0.1
+		{name: "Decimal32", given: "https://2130706433/", wantErr: ErrBadURL, wantUnsafe: true},              // 127.0.0.1
+		{name: "Octal", given: "https://0177.0.0.1/", wantErr: ErrBadURL, wantUnsafe: true},                  // 127.0.0.1
+		{name: "TwoParts", given: "https://127.1/", wantErr: ErrBadURL, wantUnsafe: true},                    // 127.0.0.1
+		{name: "HexTwoParts", given: "https://0x7f.1/", wantErr: ErrBadURL, wantUnsafe: true},                // 127.0.0.1
+		{name: "PrivateTrailingDot", given: "https://10.0.0.1./", wantErr: ErrBadURL, wantUnsafe: true},      // 10.0.0.1
+		{name: "MetadataDecimal", given: "https://2852039166/", wantErr: ErrBadURL, wantUnsafe: true},        // 169.254.169.254
+		{name: "WithPort443", given: "https://0x7f000001:443/", wantErr: ErrBadURL, wantUnsafe: true},        // port does not matter
+		{name: "FiveParts", given: "https://1.2.3.4.5/", wantErr: ErrBadURL},                                 // not an address
+		{name: "Overflow", given: "https://999999999999/", wantErr: ErrBadURL},                               // not an address
+		{name: "MalformedEvenWhenUnsafe", given: "http://1.2.3.4.5/", allowUnsafe: true, wantErr: ErrBadURL}, // unsafe does not fix syntax
+		{name: "LoopbackWhenUnsafe", given: "http://127.1:8080/", allowUnsafe: true},                         // unsafe lifts the address rule
+		{name: "HexPublic", given: "https://0x5db8d822/hook"},                                                // 93.184.216.34
+		{name: "PlainPublic", given: "https://93.184.216.34/hook"},                                           // as before
+		{name: "PlainLoopback", given: "https://127.0.0.1/hook", wantErr: ErrBadURL, wantUnsafe: true},       // as before
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,6 +170,11 @@ func TestResolveCheck(t *testing.T) {
 		{name: "Localhost", given: "localhost", wantErr: ErrUnsafeAddress},
 		{name: "PublicLiteral", given: "93.184.216.34"},
 		{name: "DNSFailureIsNotAnError", given: "hooks.example.com"},
+		// Numeric hosts are addresses, decided without DNS.
+		{name: "Hex32", given: "0x7f000001", wantErr: ErrUnsafeAddress}, // 127.0.0.1
+		{name: "TwoParts", given: "127.1", wantErr: ErrUnsafeAddress},   // 127.0.0.1
+		{name: "FiveParts", given: "1.2.3.4.5", wantErr: ErrBadURL},     // not an address
+		{name: "HexPublic", given: "0x5db8d822"},                        // 93.184.216.34
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,41 +14,41 @@ func TestParse_NumericHosts(t *testing.T) {
 	const blocked = `is the address 127.0.0.1, which is blocked`
 	checkRules(t, []ruleCase{
 		// One hex number for the whole address.
-		{"Hex32", "webhooks:\n  - name: a\n    url: https://0x7f000001/\n",
-			[]string{`webhooks[0].url (line 3, col 5): `, `host "0x7f000001" ` + blocked}, sender.ErrUnsafeAddress},
+		{name: "Hex32", given: "webhooks:\n  - name: a\n    url: https://0x7f000001/\n",
+			wantErr: []string{`webhooks[0].url (line 3, col 5): `, `host "0x7f000001" ` + blocked}, wantIs: sender.ErrUnsafeAddress},
 		// One decimal number for the whole address.
-		{"Decimal32", "webhooks:\n  - name: a\n    url: https://2130706433/\n",
-			[]string{`webhooks[0].url (line 3, col 5): `, `host "2130706433" ` + blocked}, sender.ErrUnsafeAddress},
+		{name: "Decimal32", given: "webhooks:\n  - name: a\n    url: https://2130706433/\n",
+			wantErr: []string{`webhooks[0].url (line 3, col 5): `, `host "2130706433" ` + blocked}, wantIs: sender.ErrUnsafeAddress},
 		// An octal first part.
-		{"OctalPart", "webhooks:\n  - name: a\n    url: https://0177.0.0.1/\n",
-			[]string{`webhooks[0].url (line 3, col 5): `, `host "0177.0.0.1" ` + blocked}, sender.ErrUnsafeAddress},
+		{name: "OctalPart", given: "webhooks:\n  - name: a\n    url: https://0177.0.0.1/\n",
+			wantErr: []string{`webhooks[0].url (line 3, col 5): `, `host "0177.0.0.1" ` + blocked}, wantIs: sender.ErrUnsafeAddress},
 		// Two parts: the last fills three bytes.
-		{"TwoParts", "webhooks:\n  - name: a\n    url: https://127.1/\n",
-			[]string{`webhooks[0].url (line 3, col 5): `, `host "127.1" ` + blocked}, sender.ErrUnsafeAddress},
+		{name: "TwoParts", given: "webhooks:\n  - name: a\n    url: https://127.1/\n",
+			wantErr: []string{`webhooks[0].url (line 3, col 5): `, `host "127.1" ` + blocked}, wantIs: sender.ErrUnsafeAddress},
 		// A hex part followed by a decimal one.
-		{"HexTwoParts", "webhooks:\n  - name: a\n    url: https://0x7f.1/\n",
-			[]string{`webhooks[0].url (line 3, col 5): `, `host "0x7f.1" ` + blocked}, sender.ErrUnsafeAddress},
+		{name: "HexTwoParts", given: "webhooks:\n  - name: a\n    url: https://0x7f.1/\n",
+			wantErr: []string{`webhooks[0].url (line 3, col 5): `, `host "0x7f.1" ` + blocked}, wantIs: sender.ErrUnsafeAddress},
 		// The metadata address as one decimal number (169.254.169.254).
-		{"MetadataDecimal", "webhooks:\n  - name: a\n    url: https://2852039166/latest\n",
-			[]string{`webhooks[0].url (line 3, col 5): `, `host "2852039166" is the address 169.254.169.254, which is blocked`}, sender.ErrUnsafeAddress},
+		{name: "MetadataDecimal", given: "webhooks:\n  - name: a\n    url: https://2852039166/latest\n",
+			wantErr: []string{`webhooks[0].url (line 3, col 5): `, `host "2852039166" is the address 169.254.169.254, which is blocked`}, wantIs: sender.ErrUnsafeAddress},
 		// A dotted quad with a trailing dot is still that address.
-		{"TrailingDot", "webhooks:\n  - name: a\n    url: https://10.0.0.1./\n",
-			[]string{`webhooks[0].url (line 3, col 5): `, `host "10.0.0.1." is the address 10.0.0.1, which is blocked`}, sender.ErrUnsafeAddress},
+		{name: "TrailingDot", given: "webhooks:\n  - name: a\n    url: https://10.0.0.1./\n",
+			wantErr: []string{`webhooks[0].url (line 3, col 5): `, `host "10.0.0.1." is the address 10.0.0.1, which is blocked`}, wantIs: sender.ErrUnsafeAddress},
 		// Five parts: ends in a number but is no IPv4 address.
-		{"FiveParts", "webhooks:\n  - name: a\n    url: https://1.2.3.4.5/\n",
-			[]string{`webhooks[0].url (line 3, col 5): `, `host "1.2.3.4.5" ends in a number but is not a valid IPv4 address`}, sender.ErrBadURL},
+		{name: "FiveParts", given: "webhooks:\n  - name: a\n    url: https://1.2.3.4.5/\n",
+			wantErr: []string{`webhooks[0].url (line 3, col 5): `, `host "1.2.3.4.5" ends in a number but is not a valid IPv4 address`}, wantIs: sender.ErrBadURL},
 		// A number too large for 32 bits.
-		{"Overflow", "webhooks:\n  - name: a\n    url: https://999999999999/\n",
-			[]string{`webhooks[0].url (line 3, col 5): `, `host "999999999999" ends in a number but is not a valid IPv4 address`}, sender.ErrBadURL},
+		{name: "Overflow", given: "webhooks:\n  - name: a\n    url: https://999999999999/\n",
+			wantErr: []string{`webhooks[0].url (line 3, col 5): `, `host "999999999999" ends in a number but is not a valid IPv4 address`}, wantIs: sender.ErrBadURL},
 		// A name whose last label is numeric is not a valid host either.
-		{"NameEndingInNumber", "webhooks:\n  - name: a\n    url: https://hooks.example.123/\n",
-			[]string{`webhooks[0].url (line 3, col 5): `, `host "hooks.example.123" ends in a number`}, sender.ErrBadURL},
+		{name: "NameEndingInNumber", given: "webhooks:\n  - name: a\n    url: https://hooks.example.123/\n",
+			wantErr: []string{`webhooks[0].url (line 3, col 5): `, `host "hooks.example.123" ends in a number`}, wantIs: sender.ErrBadURL},
 		// The Coralogix endpoint goes through the same rule.
-		{"CoralogixEndpoint", "webhooks:\n  - name: a\n    coralogix:\n      endpoint: https://0x7f.1\n      application_name: a\n      subsystem_name: b\n",
-			[]string{`webhooks[0].coralogix.endpoint (line 4, col 7): `, `host "0x7f.1" ` + blocked}, sender.ErrUnsafeAddress},
+		{name: "CoralogixEndpoint", given: "webhooks:\n  - name: a\n    coralogix:\n      endpoint: https://0x7f.1\n      application_name: a\n      subsystem_name: b\n",
+			wantErr: []string{`webhooks[0].coralogix.endpoint (line 4, col 7): `, `host "0x7f.1" ` + blocked}, wantIs: sender.ErrUnsafeAddress},
 		// allow_unsafe_urls does not make a malformed host valid.
-		{"MalformedEvenWhenUnsafe", "delivery:\n  allow_unsafe_urls: true\nwebhooks:\n  - name: a\n    url: http://1.2.3.4.5:8080/\n",
-			[]string{`webhooks[0].url (line 5, col 5): `, `not a valid IPv4 address`}, sender.ErrBadURL},
+		{name: "MalformedEvenWhenUnsafe", given: "delivery:\n  allow_unsafe_urls: true\nwebhooks:\n  - name: a\n    url: http://1.2.3.4.5:8080/\n",
+			wantErr: []string{`webhooks[0].url (line 5, col 5): `, `not a valid IPv4 address`}, wantIs: sender.ErrBadURL},
 	})
 }
 

@@ -23,16 +23,18 @@ func TestDeliveriesNamesMatchConsumer(t *testing.T) {
 type ruleCase struct {
 	name    string
 	given   string
-	wantErr []string // substrings of FieldError.Error(), each found in some error
+	env     map[string]string // the environment; nil for none
+	wantErr []string          // substrings of FieldError.Error(), each found in some error
 	wantIs  error
 }
 
-// checkRules runs each case through Parse and checks its errors.
+// checkRules runs each case through Parse and checks that its errors carry
+// the path, line and message, and never the value of a variable.
 func checkRules(t *testing.T, tests []ruleCase) {
 	t.Helper()
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {
-			_, err := config.Parse([]byte(test.given), "config.yaml", config.LoadOptions{Getenv: env(nil)})
+			_, err := config.Parse([]byte(test.given), "config.yaml", config.LoadOptions{Getenv: env(test.env)})
 			if err == nil {
 				t.Fatal("Parse succeeded, want an error")
 			}
@@ -49,6 +51,11 @@ func checkRules(t *testing.T, tests []ruleCase) {
 			if !errors.Is(err, test.wantIs) {
 				t.Errorf("errors.Is(err, %v) = false; err:\n%s", test.wantIs, err)
 			}
+			for k, v := range test.env {
+				if v != "" && strings.Contains(err.Error(), v) {
+					t.Errorf("error text shows the value of %s:\n%s", k, err)
+				}
+			}
 		})
 	}
 }
@@ -59,44 +66,44 @@ func TestParse_EventsReservedRules(t *testing.T) {
 	const overlaps = `overlaps "hookrelay.deliveries.>", the subjects of the relay's own HOOKRELAY_DELIVERIES stream`
 	checkRules(t, []ruleCase{
 		// A wildcard above the deliveries prefix takes the deliveries too.
-		{"ParentWildcard", "events:\n  subjects: [\"hookrelay.>\"]\n",
-			[]string{`events.subjects[0] (line 2, col 14): subject "hookrelay.>" ` + overlaps}, config.ErrInvalidValue},
+		{name: "ParentWildcard", given: "events:\n  subjects: [\"hookrelay.>\"]\n",
+			wantErr: []string{`events.subjects[0] (line 2, col 14): subject "hookrelay.>" ` + overlaps}, wantIs: config.ErrInvalidValue},
 		// The full wildcard takes every subject.
-		{"FullWildcard", "events:\n  subjects: [\">\"]\n",
-			[]string{`events.subjects[0] (line 2, col 14): subject ">" ` + overlaps}, config.ErrInvalidValue},
+		{name: "FullWildcard", given: "events:\n  subjects: [\">\"]\n",
+			wantErr: []string{`events.subjects[0] (line 2, col 14): subject ">" ` + overlaps}, wantIs: config.ErrInvalidValue},
 		// A literal subject inside the deliveries space.
-		{"LiteralDelivery", "events:\n  subjects: [hookrelay.deliveries.x]\n",
-			[]string{`events.subjects[0] (line 2, col 14): subject "hookrelay.deliveries.x" ` + overlaps}, config.ErrInvalidValue},
+		{name: "LiteralDelivery", given: "events:\n  subjects: [hookrelay.deliveries.x]\n",
+			wantErr: []string{`events.subjects[0] (line 2, col 14): subject "hookrelay.deliveries.x" ` + overlaps}, wantIs: config.ErrInvalidValue},
 		// A '*' in the first token still reaches hookrelay.deliveries.*.
-		{"StarFirstToken", "events:\n  subjects: [\"*.deliveries.>\"]\n",
-			[]string{`events.subjects[0] (line 2, col 14): subject "*.deliveries.>" ` + overlaps}, config.ErrInvalidValue},
+		{name: "StarFirstToken", given: "events:\n  subjects: [\"*.deliveries.>\"]\n",
+			wantErr: []string{`events.subjects[0] (line 2, col 14): subject "*.deliveries.>" ` + overlaps}, wantIs: config.ErrInvalidValue},
 		// '*' tokens of the right length reach hookrelay.deliveries.<webhook>.
-		{"AllStars", "events:\n  subjects: [\"*.*.*\"]\n",
-			[]string{`events.subjects[0] (line 2, col 14): subject "*.*.*" ` + overlaps}, config.ErrInvalidValue},
+		{name: "AllStars", given: "events:\n  subjects: [\"*.*.*\"]\n",
+			wantErr: []string{`events.subjects[0] (line 2, col 14): subject "*.*.*" ` + overlaps}, wantIs: config.ErrInvalidValue},
 		// The error points at the offending entry of a block sequence.
-		{"SecondOfTwo", "events:\n  subjects:\n    - apono.events.>\n    - hookrelay.deliveries.*\n",
-			[]string{`events.subjects[1] (line 4, col 7): subject "hookrelay.deliveries.*" ` + overlaps}, config.ErrInvalidValue},
+		{name: "SecondOfTwo", given: "events:\n  subjects:\n    - apono.events.>\n    - hookrelay.deliveries.*\n",
+			wantErr: []string{`events.subjects[1] (line 4, col 7): subject "hookrelay.deliveries.*" ` + overlaps}, wantIs: config.ErrInvalidValue},
 		// Two events subjects that overlap would make JetStream refuse the stream.
-		{"SubjectsOverlapEachOther", "events:\n  subjects: [\"apono.>\", \"apono.events.*\"]\n",
-			[]string{`events.subjects[1] (line 2, col 25): subject "apono.events.*" overlaps events.subjects[0] "apono.>"`}, config.ErrInvalidValue},
+		{name: "SubjectsOverlapEachOther", given: "events:\n  subjects: [\"apono.>\", \"apono.events.*\"]\n",
+			wantErr: []string{`events.subjects[1] (line 2, col 25): subject "apono.events.*" overlaps events.subjects[0] "apono.>"`}, wantIs: config.ErrInvalidValue},
 		// A duplicated subject is an overlap too.
-		{"DuplicateSubject", "events:\n  subjects: [a.b, a.b]\n",
-			[]string{`events.subjects[1] (line 2, col 19): subject "a.b" overlaps events.subjects[0] "a.b"`}, config.ErrInvalidValue},
+		{name: "DuplicateSubject", given: "events:\n  subjects: [a.b, a.b]\n",
+			wantErr: []string{`events.subjects[1] (line 2, col 19): subject "a.b" overlaps events.subjects[0] "a.b"`}, wantIs: config.ErrInvalidValue},
 		// Syntax is still checked first: '>' must be last.
-		{"WildcardNotLast", "events:\n  subjects: [\"hookrelay.>.x\"]\n",
-			[]string{`events.subjects[0] (line 2, col 14): subject "hookrelay.>.x": '>' must be the last token`}, config.ErrInvalidValue},
+		{name: "WildcardNotLast", given: "events:\n  subjects: [\"hookrelay.>.x\"]\n",
+			wantErr: []string{`events.subjects[0] (line 2, col 14): subject "hookrelay.>.x": '>' must be the last token`}, wantIs: config.ErrInvalidValue},
 		// Syntax: an empty token (trailing dot).
-		{"TrailingDot", "events:\n  subjects: [\"hookrelay.\"]\n",
-			[]string{`events.subjects[0] (line 2, col 14): subject "hookrelay." has an empty token`}, config.ErrInvalidValue},
+		{name: "TrailingDot", given: "events:\n  subjects: [\"hookrelay.\"]\n",
+			wantErr: []string{`events.subjects[0] (line 2, col 14): subject "hookrelay." has an empty token`}, wantIs: config.ErrInvalidValue},
 		// Syntax: an empty subject.
-		{"EmptySubject", "events:\n  subjects: [\"\"]\n",
-			[]string{`events.subjects[0] (line 2, col 14): empty subject`}, config.ErrInvalidValue},
+		{name: "EmptySubject", given: "events:\n  subjects: [\"\"]\n",
+			wantErr: []string{`events.subjects[0] (line 2, col 14): empty subject`}, wantIs: config.ErrInvalidValue},
 		// Syntax: a tab inside a token.
-		{"Tab", "events:\n  subjects: [\"apono.\\tx\"]\n",
-			[]string{`events.subjects[0] (line 2, col 14): subject "apono.\tx" contains whitespace`}, config.ErrInvalidValue},
+		{name: "Tab", given: "events:\n  subjects: [\"apono.\\tx\"]\n",
+			wantErr: []string{`events.subjects[0] (line 2, col 14): subject "apono.\tx" contains whitespace`}, wantIs: config.ErrInvalidValue},
 		// The events stream must not be the deliveries stream.
-		{"StreamIsDeliveries", "events:\n  stream: HOOKRELAY_DELIVERIES\n",
-			[]string{`events.stream (line 2, col 3): stream name "HOOKRELAY_DELIVERIES" is reserved for the relay's own deliveries stream`}, config.ErrInvalidValue},
+		{name: "StreamIsDeliveries", given: "events:\n  stream: HOOKRELAY_DELIVERIES\n",
+			wantErr: []string{`events.stream (line 2, col 3): stream name "HOOKRELAY_DELIVERIES" is reserved for the relay's own deliveries stream`}, wantIs: config.ErrInvalidValue},
 	})
 }
 

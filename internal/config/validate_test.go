@@ -20,13 +20,7 @@ const hook = `webhooks:
 
 // Ensure each validation rule rejects a bad value with its key path and position.
 func TestParse_Rules(t *testing.T) {
-	tests := []struct {
-		name    string
-		given   string
-		env     map[string]string
-		wantErr []string // substrings of one FieldError.Error()
-		wantIs  error
-	}{
+	checkRules(t, []ruleCase{
 		{
 			name:    "UnknownTopLevelKey",
 			given:   "webhook:\n  - name: a\n",
@@ -508,37 +502,7 @@ func TestParse_Rules(t *testing.T) {
 			wantErr: []string{`webhooks[0].coralogix.body_template (line 8, col `},
 			wantIs:  config.ErrTemplate,
 		},
-	}
-	for _, test := range tests {
-		t.Run(test.name, func(t *testing.T) {
-			// Ensure the rule's error carries the path, line and message.
-			_, err := config.Parse([]byte(test.given), "config.yaml", config.LoadOptions{Getenv: env(test.env)})
-			if err == nil {
-				t.Fatal("Parse succeeded, want an error")
-			}
-			fes := fieldErrors(t, err)
-			for _, want := range test.wantErr {
-				found := false
-				for _, fe := range fes {
-					if strings.Contains(fe.Error(), want) {
-						found = true
-						break
-					}
-				}
-				if !found {
-					t.Errorf("no error contains %q; got:\n%s", want, err)
-				}
-			}
-			if !errors.Is(err, test.wantIs) {
-				t.Errorf("errors.Is(err, %v) = false; err:\n%s", test.wantIs, err)
-			}
-			for k, v := range test.env {
-				if v != "" && strings.Contains(err.Error(), v) {
-					t.Errorf("error text shows the value of %s:\n%s", k, err)
-				}
-			}
-		})
-	}
+	})
 }
 
 // Ensure a template error is reported on the file line of the template's
