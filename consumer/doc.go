@@ -39,7 +39,10 @@
 // as a message of its own, carrying the attempts made and the time before
 // which it must not be tried; the pack is acked once those are stored and
 // every attempt is recorded. From there it is retried like any delivery
-// message, and an early arrival is handed back, uncounted, until its time.
+// message; its first arrival always goes back until its time and never
+// counts, so the count is the same on every replica. Packs in hand are
+// kept alive with InProgress, and a redelivered event's request bodies go
+// one to a message, whose dedupe ids catch a copy stored before.
 //
 // Malformed events are recorded as rejected and acknowledged, so they never
 // block the stream.

@@ -47,6 +47,13 @@ type hook struct {
 	parkMu sync.Mutex
 	parked []jetstream.Msg
 
+	// packs are the packs of request bodies being delivered. A pack may
+	// hold more deliveries than there are workers (the concurrency was
+	// lowered since it was packed), so they are kept alive with
+	// InProgress until they settle, like parked deliveries.
+	packsMu sync.Mutex
+	packs   map[*bodyPack]struct{}
+
 	// free counts, per stream sequence, deliveries that were handed back
 	// without an attempt at shutdown, so they do not count against
 	// max_attempts. It is in memory: a hand-back at a shutdown does count
@@ -68,6 +75,7 @@ func newHook(r *Relay, w Webhook, s Sender) *hook {
 		pause: make(chan time.Duration, 1),
 		stopc: make(chan struct{}),
 		free:  make(map[uint64]uint64),
+		packs: make(map[*bodyPack]struct{}),
 	}
 	if w.Batch != nil {
 		h.bs = s.(BatchSender)
@@ -180,7 +188,45 @@ func (h *hook) start(ctx context.Context) error {
 		defer h.wg.Done()
 		h.pump(cc)
 	}()
+	if h.batch == nil {
+		// Also when this webhook does not pack now: packs made before a
+		// change of its concurrency may still arrive.
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			h.keepPacksAlive()
+		}()
+	}
 	return nil
+}
+
+// keepPacksAlive tells JetStream, well within AckWait, that the packs in
+// hand are still being worked on.
+func (h *hook) keepPacksAlive() {
+	t := time.NewTicker(h.keepAlive())
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stopc:
+			return
+		case <-t.C:
+		}
+		h.packsMu.Lock()
+		for p := range h.packs {
+			_ = p.m.InProgress()
+		}
+		h.packsMu.Unlock()
+	}
+}
+
+func (h *hook) trackPack(p *bodyPack, on bool) {
+	h.packsMu.Lock()
+	if on {
+		h.packs[p] = struct{}{}
+	} else {
+		delete(h.packs, p)
+	}
+	h.packsMu.Unlock()
 }
 
 // closeWork ends the workers' input once nothing more can arrive.
@@ -403,16 +449,21 @@ func (h *hook) deliver(ctx context.Context, m jetstream.Msg) {
 		h.deadLetterPacked(ctx, m, seq, meta.NumDelivered, errPackedForPlain)
 		return
 	}
-	if wait := notBefore(hdr, h.r.now()); wait > 0 {
-		// A retry taken out of a pack, early: it waits, uncounted.
-		h.addFree(seq)
-		_ = m.NakWithDelay(wait)
-		return
+	attempt := h.attempt(seq, meta.NumDelivered)
+	if wait, ok := notBefore(hdr, h.r.now()); ok {
+		// A delivery taken out of a pack to be tried again. Its first
+		// arrival always goes back until its time, so that arrival is
+		// never an attempt, on whichever replica, after whatever restart.
+		if meta.NumDelivered == 1 {
+			_ = m.NakWithDelay(max(wait, 0))
+			return
+		}
+		attempt--
 	}
+	attempt += attemptsMade(hdr)
 	did := hdr.Get(HeaderDeliveryID)
 	eventID := hdr.Get(HeaderEventID)
 	eventType := hdr.Get(HeaderEventType)
-	attempt := attemptsMade(hdr) + h.attempt(seq, meta.NumDelivered)
 
 	att, sendErr := h.s.Send(ctx, sender.Delivery{ID: did, Body: m.Data()})
 	var se *sender.Error

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -310,4 +311,172 @@ type batchSenderFunc struct {
 func (b *batchSenderFunc) SendBatch(_ context.Context, entries []sender.BatchEntry) sender.BatchResult {
 	b.batches.Add(1)
 	return sender.BatchResult{Errs: make([]error, len(entries))}
+}
+
+func TestHook_PackedBodies_RetriesCountedAcrossReplicas(t *testing.T) {
+	// Ensure a retry taken out of a pack is counted the same whichever
+	// replica it reaches first: with two relays on one consumer and an
+	// endpoint that always fails, every delivery gets exactly attempts 1,
+	// 2 and 3 and one dead letter after the third.
+	var mu sync.Mutex
+	calls := map[string]int{}
+	fail := func(_ context.Context, d sender.Delivery) (sender.Attempt, error) {
+		mu.Lock()
+		calls[d.ID]++
+		mu.Unlock()
+		return sender.Attempt{Response: &sender.ResponseData{Status: 503}}, &sender.Error{Class: sender.Retryable, Reason: sender.ReasonServerError, StatusCode: 503, Err: errors.New("503")}
+	}
+	hooks := []Webhook{{Name: "a", Concurrency: 4, MaxAttempts: 3}}
+	f := newFixture(t, echoRouter("a"), hooks, map[string]Sender{"a": &senderFunc{send: fail}})
+	// A second replica: same streams, same durable consumers.
+	_, js2 := connect(t, f.s)
+	st2 := &memStore{}
+	r2, err := New(js2, Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"}, Webhooks: hooks},
+		echoRouter("a"), map[string]Sender{"a": &senderFunc{send: fail}}, st2, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r2.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r2.Close(context.Background()) })
+
+	const n = 16
+	f.publishBodies(t, "a", n)
+	both := func() ([]store.Invocation, []store.DeadLetter) {
+		i1, d1, _ := f.store.snapshot()
+		i2, d2, _ := st2.snapshot()
+		return append(i1, i2...), append(d1, d2...)
+	}
+	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
+		if invs, dead := both(); len(dead) != n || len(invs) != 3*n {
+			return fmt.Errorf("%d invocations, %d dead letters", len(invs), len(dead))
+		}
+		return nil
+	})
+	invs, dead := both()
+	attempts := map[string][]int{}
+	for _, inv := range invs {
+		attempts[inv.DeliveryID] = append(attempts[inv.DeliveryID], inv.Attempt)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for id, got := range attempts {
+		slices.Sort(got)
+		if !slices.Equal(got, []int{1, 2, 3}) || calls[id] != 3 {
+			t.Errorf("%s: attempts %v, %d calls; want 1, 2, 3", id, got, calls[id])
+		}
+	}
+	for _, dl := range dead {
+		if dl.Attempts != 3 {
+			t.Errorf("dead letter %s after %d attempts, want 3", dl.DeliveryID, dl.Attempts)
+		}
+	}
+}
+
+func TestHook_PackedBodies_LongerThanAckWait(t *testing.T) {
+	// Ensure a pack that takes longer than AckWait to get through (its
+	// webhook's concurrency was lowered since it was packed) is kept alive
+	// and each delivery sent once.
+	if testing.Short() {
+		t.Skip("takes about 7 seconds")
+	}
+	var mu sync.Mutex
+	calls := map[string]int{}
+	slow := &senderFunc{send: func(_ context.Context, d sender.Delivery) (sender.Attempt, error) {
+		time.Sleep(500 * time.Millisecond)
+		mu.Lock()
+		calls[d.ID]++
+		mu.Unlock()
+		return sender.Attempt{Response: &sender.ResponseData{Status: 200}}, nil
+	}}
+	// Concurrency 1 and a 100ms timeout: AckWait is 5.3s; 12 sends take 6s.
+	f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 1, Timeout: 100 * time.Millisecond, MaxAttempts: 3}}, map[string]Sender{"a": slow})
+	const n = 12
+	f.publishBodies(t, "a", n)
+	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if p, ack := f.pending(t, DefaultDeliveriesStream, DefaultSenderDurablePfx+"a"); p != 0 || ack != 0 {
+			return fmt.Errorf("%d pending %d unacked", p, ack)
+		}
+		return nil
+	})
+	// The consumer delivered the one message once: no AckWait ran out.
+	c, err := f.js.Consumer(context.Background(), DefaultDeliveriesStream, DefaultSenderDurablePfx+"a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Delivered.Consumer != 1 {
+		t.Errorf("the pack was delivered %d times, want once", info.Delivered.Consumer)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 0; i < n; i++ {
+		if id := fmt.Sprintf("d%02d", i); calls[id] != 1 {
+			t.Errorf("%s sent %d times, want once", id, calls[id])
+		}
+	}
+}
+
+func TestRelay_PacksFitASmallMaxPayload(t *testing.T) {
+	// Ensure packs of request bodies stay under a NATS max_payload below
+	// 64 KiB: a backlog of 4 KiB bodies, taken in one render batch, is
+	// packed in several messages and every one is delivered.
+	s := runServerMax(t, 48<<10)
+	_, js := connect(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The backlog is there before the relay starts; the relay takes the
+	// stream as it finds it.
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"apono.events.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	for i := 0; i < n; i++ {
+		if _, err := js.Publish(ctx, "apono.events.RequestCreated", []byte(fmt.Sprintf("%03d", i)+strings.Repeat("x", 4<<10))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var got []string
+	r, err := New(js, Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"}, Webhooks: []Webhook{{Name: "a", Concurrency: 64, MaxAttempts: 3}}},
+		echoRouter("a"), map[string]Sender{"a": okSender(&mu, &got)}, &memStore{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	checkFor(t, 15*time.Second, 10*time.Millisecond, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) != n {
+			return fmt.Errorf("%d of %d sent", len(got), n)
+		}
+		return nil
+	})
+	// No publish of a pack was refused: no event had to come again.
+	c, err := js.Consumer(ctx, "EVENTS", DefaultRendererDurable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Delivered.Consumer != n {
+		t.Errorf("events delivered %d times for %d events", info.Delivered.Consumer, n)
+	}
 }

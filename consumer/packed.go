@@ -55,6 +55,7 @@ func (h *hook) dispatch(m jetstream.Msg) {
 	p := &bodyPack{h: h, m: m, seq: seq, items: items, attempt: h.attempt(seq, meta.NumDelivered)}
 	p.pending.Store(int32(len(items)))
 	p.waits.Store(int32(len(items)) + 1)
+	h.trackPack(p, true)
 	for i := range items {
 		h.work <- workItem{pack: p, i: i}
 	}
@@ -73,10 +74,12 @@ type bodyPack struct {
 	attempt int
 	pending atomic.Int32 // deliveries not attempted yet
 	waits   atomic.Int32 // records not committed yet, plus one for the retries
+	cut     atomic.Int32 // deliveries shutdown stopped before an answer
 
 	mu     sync.Mutex
 	later  []retryLater
-	broken bool // the store failed: hand the whole pack back
+	broken bool // the retries could not be stored: the pack goes again
+	back   bool // shutdown stopped every delivery: the pack goes back uncounted
 }
 
 // retryLater is a delivery of a pack to be tried again on its own.
@@ -106,6 +109,7 @@ func (h *hook) deliverPacked(ctx context.Context, p *bodyPack, i int) {
 		return
 	case sendErr != nil && ctx.Err() != nil:
 		// Shutdown cut the attempt short: it goes again, uncounted.
+		p.cut.Add(1)
 		p.retry(it, p.attempt-1, time.Time{})
 		p.release()
 		p.attempted(ctx)
@@ -126,7 +130,9 @@ func (h *hook) deliverPacked(ctx context.Context, p *bodyPack, i int) {
 	default:
 		inv.Outcome = store.OutcomeDeadLettered
 		if _, err := h.writeDeadLetter(ctx, inv, it.body, sendErr, se); err != nil {
-			p.fail()
+			// The store cannot take it now: this delivery goes again
+			// later, on its own, counted as not yet tried.
+			p.retry(it, p.attempt-1, h.r.now().Add(5*time.Second))
 		}
 		p.release()
 		p.attempted(ctx)
@@ -163,7 +169,13 @@ func (p *bodyPack) attempted(ctx context.Context) {
 	p.mu.Lock()
 	later, broken := p.later, p.broken
 	p.mu.Unlock()
-	if len(later) > 0 && !broken {
+	if int(p.cut.Load()) == len(p.items) {
+		// Shutdown stopped every one of them: the pack goes back as it
+		// is, uncounted, rather than as many messages.
+		p.mu.Lock()
+		p.back = true
+		p.mu.Unlock()
+	} else if len(later) > 0 && !broken {
 		if err := p.h.r.storeRetries(context.WithoutCancel(ctx), p.h.cfg.Name, later); err != nil {
 			p.h.r.log.Warn("storing retries of a pack failed; the pack will be redelivered", zap.String("webhook", p.h.cfg.Name), zap.Error(err))
 			p.fail()
@@ -179,18 +191,22 @@ func (p *bodyPack) release() {
 	if p.waits.Add(-1) != 0 {
 		return
 	}
+	p.h.trackPack(p, false)
 	p.mu.Lock()
-	broken := p.broken
+	broken, back := p.broken, p.back
 	p.mu.Unlock()
-	if broken {
-		// The store or JetStream failed: the pack goes back whole (what
-		// was delivered goes again, with the same Idempotency-Key).
+	switch {
+	case back:
 		p.h.addFree(p.seq)
+		_ = p.m.NakWithDelay(time.Second)
+	case broken:
+		// JetStream did not store the retries: the pack goes back whole
+		// (what was delivered goes again, with the same Idempotency-Key).
 		_ = p.m.NakWithDelay(5 * time.Second)
-		return
+	default:
+		p.h.forget(p.seq)
+		_ = p.m.Ack()
 	}
-	p.h.forget(p.seq)
-	_ = p.m.Ack()
 }
 
 // storeRetries publishes each delivery to retry as a message of its own
@@ -242,15 +258,16 @@ func attemptsMade(h nats.Header) int {
 }
 
 // notBefore is how long after now a message's delivery must still wait
-// before its next attempt; 0 or less when it may go now.
-func notBefore(h nats.Header, now time.Time) time.Duration {
+// before its next attempt (0 or less: it may go now); ok is false when the
+// message has no such time.
+func notBefore(h nats.Header, now time.Time) (wait time.Duration, ok bool) {
 	v := h.Get(HeaderNotBefore)
 	if v == "" {
-		return 0
+		return 0, false
 	}
 	ms, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
-		return 0
+		return 0, true
 	}
-	return time.UnixMilli(ms).Sub(now)
+	return time.UnixMilli(ms).Sub(now), true
 }

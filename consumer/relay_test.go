@@ -473,7 +473,7 @@ func TestRelay_BodyLargerThanMaxPayload(t *testing.T) {
 	var got []string
 	f := newFixtureMax(t, 100<<10, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 1, MaxAttempts: 3}},
 		map[string]Sender{"a": okSender(&mu, &got)})
-	f.publish(t, string(make([]byte, 50<<10)), "small")
+	f.publish(t, string(make([]byte, 90<<10)), "small")
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		_, dead, _ := f.store.snapshot()
 		mu.Lock()

@@ -33,6 +33,7 @@ type renderStage struct {
 type eventJob struct {
 	msg     jetstream.Msg
 	seq     uint64
+	again   bool // delivered before: its deliveries may be stored already
 	eventID string
 	routed  Routed
 	reject  error
@@ -133,6 +134,7 @@ func (s *renderStage) routeOne(j *eventJob) {
 	meta, err := j.msg.Metadata()
 	if err == nil {
 		j.seq = meta.Sequence.Stream
+		j.again = meta.NumDelivered > 1
 	}
 	j.eventID = strconv.FormatUint(j.seq, 10)
 	target := ""
@@ -151,7 +153,8 @@ func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
 	var order []string
 	// What a delivery message may carry: the server's limit less room for
 	// headers and framing.
-	room := int(s.r.js.Conn().MaxPayload()) - 64<<10
+	mp := int(s.r.js.Conn().MaxPayload())
+	room := mp - min(64<<10, mp/4)
 	for _, j := range batch {
 		if j.reject != nil {
 			continue
@@ -177,10 +180,11 @@ func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
 				})
 				continue
 			}
-			if h := s.r.hooks[d.Webhook]; h != nil && h.packing() {
+			if h := s.r.hooks[d.Webhook]; h != nil && h.packing() && !(j.again && h.batch == nil) {
 				// Batching webhooks, and those sending many requests at
 				// once, get their deliveries packed, many to a message,
-				// below.
+				// below; but a redelivered event's request bodies go one
+				// to a message, whose dedupe ids catch a second copy.
 				p := packs[d.Webhook]
 				if p == nil {
 					p = &pack{}
