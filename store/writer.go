@@ -96,7 +96,7 @@ func (s *Store) submit(ctx context.Context, r *writeReq) (string, error) {
 // for each commit (the next record follows the previous callback) never
 // waits.
 const (
-	lingerMax     = 2 * time.Millisecond
+	lingerMax     = 5 * time.Millisecond
 	lingerMinPrev = 4
 	lingerTarget  = 128
 )
