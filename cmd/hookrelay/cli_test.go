@@ -232,3 +232,38 @@ func TestCLI_PublishToEmbeddedOnPortZero(t *testing.T) {
 		t.Errorf("publish with the daemon down: %d %q, want 2", code, errOut)
 	}
 }
+
+func TestCLI_ClientCommandsNeedNoHeaderSecrets(t *testing.T) {
+	// Ensure the commands that only talk to the daemon read a config whose
+	// header secrets are not set where they run, while validate still
+	// insists on them.
+	ep := newTestEndpoint(t, false, nil)
+	td := startDaemon(t, "", hookYAML("hook", ep.srv.URL+"/h", `{"id":"{{data.id}}"}`, ""), nil, nil)
+	p := filepath.Join(t.TempDir(), "ops.yaml")
+	cfg := fmt.Sprintf(`nats:
+  url: %s
+admin:
+  listen: %s
+  token: %s
+webhooks:
+  - name: hook
+    url: https://hooks.example.com/h
+    headers:
+      Authorization: Bearer ${HOOKRELAY_TEST_NEVER_SET_SECRET}
+`, td.NATSURL(), td.AdminAddr(), td.env["HOOKRELAY_ADMIN_TOKEN"])
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"invocations", "--config", p},
+		{"dlq", "list", "--config", p},
+		{"publish", "--config", p, "--sample", "RequestCreated"},
+	} {
+		if code, out, errOut := cli(args...); code != 0 {
+			t.Errorf("%v: exit %d %q %q", args, code, out, errOut)
+		}
+	}
+	if code, _, errOut := cli("validate", "--no-dns", "--config", p); code != 1 || !strings.Contains(errOut, "HOOKRELAY_TEST_NEVER_SET_SECRET is not set") {
+		t.Errorf("validate: exit %d %q, want 1 naming the variable", code, errOut)
+	}
+}

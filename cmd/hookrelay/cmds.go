@@ -40,7 +40,7 @@ func newPublishCmd() *cobra.Command {
 			if count < 1 {
 				return userErrorf("--count must be ≥ 1")
 			}
-			cfg, err := loadConfig(cfgPath, false)
+			cfg, err := loadClientConfig(cfgPath)
 			if err != nil {
 				return err
 			}
@@ -181,7 +181,7 @@ func newTestCmd() *cobra.Command {
 		Short: "Send a mock event to a webhook now and print the invocation data",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cfgPath, false)
+			cfg, err := loadClientConfig(cfgPath)
 			if err != nil {
 				return err
 			}
@@ -268,7 +268,7 @@ func newInvokeCmd() *cobra.Command {
 			if file == "" {
 				return userErrorf("--file is required (the access request's data as JSON)")
 			}
-			cfg, err := loadConfig(cfgPath, false)
+			cfg, err := loadClientConfig(cfgPath)
 			if err != nil {
 				return err
 			}
@@ -298,7 +298,7 @@ func newInvocationsCmd() *cobra.Command {
 		Short: "List recorded invocations, newest first",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cfgPath, false)
+			cfg, err := loadClientConfig(cfgPath)
 			if err != nil {
 				return err
 			}
@@ -364,7 +364,7 @@ func newDLQCmd() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVarP(&cfgPath, "config", "c", "", "config file (YAML)")
 	client := func() (*adminClient, error) {
-		cfg, err := loadConfig(cfgPath, false)
+		cfg, err := loadClientConfig(cfgPath)
 		if err != nil {
 			return nil, err
 		}

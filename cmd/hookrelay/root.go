@@ -46,10 +46,21 @@ func newRootCmd() *cobra.Command {
 
 // loadConfig reads and validates the config file; any problem is the user's.
 func loadConfig(path string, resolveDNS bool) (*config.Config, error) {
+	return loadConfigWith(path, config.LoadOptions{ResolveDNS: resolveDNS})
+}
+
+// loadClientConfig reads the config of a command that talks to the running
+// daemon (publish, test, invoke, invocations, dlq). The header secrets are
+// the daemon's business: they need not be set where the command runs.
+func loadClientConfig(path string) (*config.Config, error) {
+	return loadConfigWith(path, config.LoadOptions{Client: true})
+}
+
+func loadConfigWith(path string, opts config.LoadOptions) (*config.Config, error) {
 	if path == "" {
 		return nil, userErrorf("--config is required")
 	}
-	cfg, err := config.Load(path, config.LoadOptions{ResolveDNS: resolveDNS})
+	cfg, err := config.Load(path, opts)
 	if err != nil {
 		return nil, userError{err}
 	}

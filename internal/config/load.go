@@ -24,6 +24,10 @@ type LoadOptions struct {
 	ResolveDNS bool
 	// Resolver is used when ResolveDNS is set; nil means the default resolver.
 	Resolver *net.Resolver
+	// Client reads the config for a command that only talks to the
+	// running daemon: the variables webhook headers use, which only the
+	// daemon needs, may be unset.
+	Client bool
 }
 
 // FieldError is one problem in a config file.

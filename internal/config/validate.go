@@ -274,7 +274,7 @@ func (v *validator) validateHeaders(w *Webhook, p string) {
 			if r.HasDefault {
 				continue
 			}
-			if _, ok := v.getenv(r.Name); !ok {
+			if _, ok := v.getenv(r.Name); !ok && !v.opts.Client {
 				// The line alone locates a value-level problem; the value
 				// itself is never printed.
 				line, _ := v.pos(hp)
