@@ -83,9 +83,6 @@ func (s *Sender) requestData(o *outgoing) RequestData {
 	if o.encoding != "" {
 		h[contentEncoding] = o.encoding
 	}
-	if o.bodyless() && !s.ctConfigured {
-		delete(h, contentType)
-	}
 	rd := RequestData{Method: s.method, URL: s.displayURL, Headers: h}
 	if o.record != nil {
 		rd.Body, rd.Truncated = o.record()

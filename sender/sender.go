@@ -114,7 +114,7 @@ type Endpoint struct {
 	// Breaker is the circuit breaker policy.
 	Breaker BreakerPolicy
 	// ContentType is sent when Headers set no Content-Type
-	// (DefaultContentType when empty); a request without a body has none.
+	// (DefaultContentType when empty).
 	ContentType string
 }
 
@@ -411,11 +411,6 @@ type outgoing struct {
 	record      func() (string, bool) // the recorded body when body is not it
 }
 
-// bodyless reports whether o sends no body at all.
-func (o *outgoing) bodyless() bool {
-	return len(o.body) == 0 && o.wire == nil && o.entries == 0
-}
-
 // attempt makes one attempt to send o: it checks the context, builds the
 // headers, asks the breaker, sends, reads and classifies the response, and
 // tells the breaker and the log. It is the single path of Send and
@@ -569,9 +564,6 @@ func (s *Sender) header(o *outgoing) (http.Header, error) {
 	set(h, idempotencyKey, o.id)
 	if setCT {
 		set(h, contentType, o.contentType)
-	}
-	if o.bodyless() && !s.ctConfigured {
-		delete(h, contentType) // nothing to describe
 	}
 	if o.encoding != "" {
 		set(h, contentEncoding, o.encoding)

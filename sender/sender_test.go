@@ -148,10 +148,9 @@ func TestSender_Send_Headers(t *testing.T) {
 		{name: "EndpointContentType", givenEndpointCT: "text/plain; charset=utf-8", givenBody: "x", wantContentType: "text/plain; charset=utf-8"},
 		{name: "DeliveryContentType", givenCT: "text/plain", givenBody: "x", wantContentType: "text/plain"},
 		{name: "ConfiguredContentTypeWins", givenHeaders: map[string]string{"content-type": "application/x-ndjson"}, givenCT: "text/plain", givenBody: "x", wantContentType: "application/x-ndjson"},
-		// Nothing to describe: a request without a body has no Content-Type...
-		{name: "NoBodyNoContentType", wantContentType: ""},
-		// ...unless the headers set one.
-		{name: "NoBodyConfiguredContentType", givenHeaders: map[string]string{"Content-Type": "application/json"}, wantContentType: "application/json"},
+		// The contract: every request carries one, also without a body.
+		{name: "NoBodyDefaultContentType", wantContentType: "application/json"},
+		{name: "NoBodyConfiguredContentType", givenHeaders: map[string]string{"Content-Type": "text/csv"}, wantContentType: "text/csv"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -176,8 +176,8 @@ func triggers(names []string) []renderer.Trigger {
 }
 
 // contentTypeOf is the Content-Type a webhook's requests carry when its
-// headers set none: JSON for a JSON template (and for Coralogix), plain
-// text for any other template.
+// headers set none: JSON for a JSON template (and for Coralogix, and for a
+// webhook without a template), plain text for any other template.
 func contentTypeOf(w *config.Webhook) string {
 	if w.Coralogix != nil || w.IsJSON() || w.BodyTemplate == "" {
 		return sender.DefaultContentType

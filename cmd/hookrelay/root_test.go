@@ -35,7 +35,7 @@ func TestContentTypeOf(t *testing.T) {
 	}{
 		{"json template", config.Webhook{BodyTemplate: `{"id":"{{data.id}}"}`}, "application/json"},
 		{"text template", config.Webhook{BodyTemplate: "request {{data.id}} created"}, "text/plain; charset=utf-8"},
-		{"no template (no body, so none is sent)", config.Webhook{}, "application/json"},
+		{"no template", config.Webhook{}, "application/json"},
 		{"coralogix", config.Webhook{Coralogix: &config.Coralogix{}}, "application/json"},
 	}
 	for _, tt := range tests {
