@@ -8,7 +8,7 @@
 // caller's goroutine and queued; the writer takes everything queued, up to
 // Options.MaxBatch records, and commits it in one bbolt transaction (group
 // commit), then runs the callbacks. One fsync thus covers thousands of
-// records. When writes arrive concurrently, the writer waits up to 5ms for
+// records. When writes arrive concurrently, the writer waits up to 2ms for
 // more before committing (never when each write waits for the one before),
 // since a commit's two fsyncs cost the same whatever its size. Start starts the background pruner, and Close commits what is
 // queued and closes the file.

@@ -94,9 +94,12 @@ func (s *Store) submit(ctx context.Context, r *writeReq) (string, error) {
 // are arriving concurrently), for at most lingerMax after taking the first
 // record, and stops once it has lingerTarget records. A lone writer waiting
 // for each commit (the next record follows the previous callback) never
-// waits.
+// waits. lingerMax stays short because an ordered webhook's next delivery
+// waits for the commit of the one before: 5 ms saved a fifth of the CPU
+// per record at 9,000 records/s but would hold such a webhook near 200
+// deliveries/s whenever other traffic makes the writer linger.
 const (
-	lingerMax     = 5 * time.Millisecond
+	lingerMax     = 2 * time.Millisecond
 	lingerMinPrev = 4
 	lingerTarget  = 128
 )
