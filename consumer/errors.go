@@ -10,5 +10,9 @@ var ErrUnknownWebhook = errors.New("consumer: unknown webhook")
 // Setup has run.
 var ErrNotStarted = errors.New("consumer: relay not set up")
 
+// ErrBodyTooLarge is a body larger than a delivery message may carry under
+// the NATS server's max_payload.
+var ErrBodyTooLarge = errors.New("consumer: body larger than a delivery message may be")
+
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("consumer: relay closed")

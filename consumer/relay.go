@@ -280,9 +280,10 @@ func (r *Relay) Setup(ctx context.Context) error {
 }
 
 // eventsStream returns the events stream, creating it when it is missing.
-// A stream that exists is used as it is: its subjects, limits, storage and
-// replicas belong to whoever made it (an operator, or an earlier run), so a
-// difference from the config is logged, never applied.
+// A stream hookrelay created (marked so in its metadata) follows the
+// config's subjects and max_age on every start. Any other stream is used as
+// it is: its subjects, limits, storage and replicas belong to whoever made
+// it, so a difference from the config is logged, never applied.
 func (r *Relay) eventsStream(ctx context.Context) (jetstream.Stream, error) {
 	want := jetstream.StreamConfig{
 		Name:       r.cfg.EventsStream,
@@ -292,6 +293,7 @@ func (r *Relay) eventsStream(ctx context.Context) (jetstream.Stream, error) {
 		MaxAge:     r.cfg.EventsMaxAge,
 		Duplicates: r.cfg.DuplicateWindow,
 		Replicas:   r.cfg.Replicas,
+		Metadata:   map[string]string{metadataManaged: "true"},
 	}
 	s, err := r.js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -305,6 +307,19 @@ func (r *Relay) eventsStream(ctx context.Context) (jetstream.Stream, error) {
 		return nil, err
 	}
 	have := s.CachedInfo().Config
+	same := slices.Equal(have.Subjects, want.Subjects) && have.MaxAge == want.MaxAge
+	if !same && have.Metadata[metadataManaged] == "true" {
+		// Ours: only what the config says changes; replicas and the rest
+		// an operator may have changed since stay.
+		upd := have
+		upd.Subjects, upd.MaxAge = want.Subjects, want.MaxAge
+		if s, err = r.js.UpdateStream(ctx, upd); err != nil {
+			return nil, fmt.Errorf("updating subjects and max_age: %w", err)
+		}
+		r.log.Info("events stream updated from the config", zap.String("stream", want.Name),
+			zap.Strings("subjects", want.Subjects), zap.Duration("max_age", want.MaxAge))
+		return s, nil
+	}
 	for _, sub := range want.Subjects {
 		if !slices.ContainsFunc(have.Subjects, func(p string) bool { return subjectCovers(p, sub) }) {
 			// The server would take such a consumer and it would never
@@ -312,8 +327,8 @@ func (r *Relay) eventsStream(ctx context.Context) (jetstream.Stream, error) {
 			return nil, fmt.Errorf("stream exists with subjects %v, which do not cover events.subjects %q", have.Subjects, sub)
 		}
 	}
-	if !slices.Equal(have.Subjects, want.Subjects) || have.MaxAge != want.MaxAge || have.Storage != want.Storage {
-		r.log.Warn("events stream exists with other settings than the config; using it as it is",
+	if !same || have.Storage != want.Storage {
+		r.log.Warn("events stream was not made by hookrelay and has other settings than the config; using it as it is",
 			zap.String("stream", want.Name),
 			zap.Strings("subjects", have.Subjects), zap.Strings("config_subjects", want.Subjects),
 			zap.Duration("max_age", have.MaxAge), zap.Duration("config_max_age", want.MaxAge),
@@ -321,6 +336,9 @@ func (r *Relay) eventsStream(ctx context.Context) (jetstream.Stream, error) {
 	}
 	return s, nil
 }
+
+// metadataManaged marks, in a stream's metadata, a stream hookrelay made.
+const metadataManaged = "hookrelay.managed"
 
 // subjectCovers reports whether every subject matching sub also matches
 // pattern, under NATS wildcards: "*" is one token, ">" one or more at the end.
@@ -432,11 +450,26 @@ func (r *Relay) Counts(name string) (Counts, bool) {
 	return h.counts(), true
 }
 
+// room is what a delivery message may carry: the server's max_payload less
+// room for headers and framing (0 when unknown).
+func (r *Relay) room() int {
+	mp := int(r.js.Conn().MaxPayload())
+	return mp - min(64<<10, mp/4)
+}
+
+// tooLarge is the error of a body of n bytes over room.
+func tooLarge(n, room int) error {
+	return fmt.Errorf("%w: rendered body of %d bytes, a delivery message may carry %d (raise the NATS server's max_payload)", ErrBodyTooLarge, n, room)
+}
+
 // Replay publishes a dead letter's delivery again, with the same delivery id
 // (so the same Idempotency-Key) and a fresh count of attempts.
 func (r *Relay) Replay(ctx context.Context, dl store.DeadLetter) error {
 	if _, ok := r.hooks[dl.Webhook]; !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownWebhook, dl.Webhook)
+	}
+	if room := r.room(); room > 0 && len(dl.Body) > room {
+		return tooLarge(len(dl.Body), room)
 	}
 	m := r.deliveryMsg(dl.Webhook, dl.DeliveryID, dl.EventID, dl.EventType, dl.Body)
 	m.Header.Set(HeaderReplayOf, dl.ID)

@@ -151,10 +151,7 @@ func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
 	blocked := map[string]error{}
 	packs := map[string]*pack{}
 	var order []string
-	// What a delivery message may carry: the server's limit less room for
-	// headers and framing.
-	mp := int(s.r.js.Conn().MaxPayload())
-	room := mp - min(64<<10, mp/4)
+	room := s.r.room()
 	for _, j := range batch {
 		if j.reject != nil {
 			continue
@@ -163,7 +160,7 @@ func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
 			id := DeliveryID(s.r.streamID, j.seq, d.Webhook)
 			if d.Err == nil && room > 0 && len(d.Body) > room {
 				// JetStream would refuse it every time: dead-letter it now.
-				d.Err = fmt.Errorf("rendered body of %d bytes is larger than a delivery message may be (%d bytes; raise the NATS server's max_payload)", len(d.Body), room)
+				d.Err = tooLarge(len(d.Body), room)
 			}
 			if d.Err != nil {
 				j.dead = append(j.dead, store.DeadLetter{

@@ -420,7 +420,8 @@ func (d *Daemon) replayDeadLetter(w http.ResponseWriter, r *http.Request) {
 }
 
 // errNotReplayable is a dead letter that cannot be sent as things are: its
-// event still fails to render with the webhook's current template.
+// event still fails to render with the webhook's current template, or its
+// body is larger than a delivery message may be.
 var errNotReplayable = errors.New("dead letter cannot be replayed")
 
 // replay republishes a dead letter and only then removes it, so a crash in
@@ -442,6 +443,9 @@ func (d *Daemon) replay(ctx context.Context, dl store.DeadLetter) error {
 		return fmt.Errorf("%w: %s: rendering failed and the dead letter has no event to render again", errNotReplayable, dl.ID)
 	}
 	if err := d.rel.Replay(ctx, dl); err != nil {
+		if errors.Is(err, consumer.ErrBodyTooLarge) {
+			return fmt.Errorf("%w: %s: %w", errNotReplayable, dl.ID, err)
+		}
 		return err
 	}
 	if err := d.st.DeleteDeadLetter(dl.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -459,14 +463,24 @@ func (d *Daemon) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// Dead letters that cannot be replayed yet are skipped, and listed, so
-	// one bad template does not hold back the rest.
+	// Dead letters that cannot be replayed yet (or whose webhook is gone)
+	// are skipped, and listed, so one bad template does not hold back the
+	// rest. A second dead letter of a delivery already replayed in this
+	// call (an event redelivered after writing it) is removed instead: the
+	// delivery goes once.
 	skipped := []skippedDeadLetter{}
+	replayed := map[string]bool{}
 	ids, err := d.eachDeadLetter(webhook, func(dl store.DeadLetter) error {
+		if replayed[dl.DeliveryID] {
+			return d.st.DeleteDeadLetter(dl.ID)
+		}
 		err := d.replay(r.Context(), dl)
-		if errors.Is(err, errNotReplayable) {
+		if errors.Is(err, errNotReplayable) || errors.Is(err, consumer.ErrUnknownWebhook) {
 			skipped = append(skipped, skippedDeadLetter{ID: dl.ID, Error: err.Error()})
 			return errSkip
+		}
+		if err == nil {
+			replayed[dl.DeliveryID] = true
 		}
 		return err
 	})
@@ -519,7 +533,9 @@ func (d *Daemon) purgeDeadLetters(w http.ResponseWriter, r *http.Request) {
 // A replay that fails again makes a new dead letter; it is not in the
 // snapshot, so it is not replayed again in the same call.
 func (d *Daemon) eachDeadLetter(webhook string, fn func(store.DeadLetter) error) ([]string, error) {
-	var all []store.DeadLetter
+	// The snapshot holds ids only; each dead letter (with its body, and
+	// perhaps its event) is read when its turn comes.
+	var all []string
 	before := ""
 	for {
 		page, err := d.st.ListDeadLetters(webhook, 500, before)
@@ -529,19 +545,24 @@ func (d *Daemon) eachDeadLetter(webhook string, fn func(store.DeadLetter) error)
 		if len(page) == 0 {
 			break
 		}
-		all = append(all, page...)
+		for _, dl := range page {
+			all = append(all, dl.ID)
+		}
 		before = page[len(page)-1].ID
 	}
 	ids := []string{}
 	for i := len(all) - 1; i >= 0; i-- {
-		err := fn(all[i])
+		dl, err := d.st.GetDeadLetter(all[i])
+		if err == nil {
+			err = fn(dl)
+		}
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, errSkip) {
 			continue // gone meanwhile, or left for later
 		}
 		if err != nil {
 			return ids, err
 		}
-		ids = append(ids, all[i].ID)
+		ids = append(ids, all[i])
 	}
 	return ids, nil
 }

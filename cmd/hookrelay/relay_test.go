@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -418,6 +419,62 @@ func TestRelay_RenderDeadLetterReplaysAfterFix(t *testing.T) {
 	}
 	if st, _ := td.api("GET", "/api/v1/deadletters/"+dl.ID, nil); st != http.StatusNotFound {
 		t.Errorf("dead letter still there after replay: %d", st)
+	}
+}
+
+func TestRelay_ReplayAllSkipsWhatCannotGo(t *testing.T) {
+	// Ensure a bulk replay goes past dead letters it cannot send (webhook
+	// gone, body over the message limit), lists them as skipped and leaves
+	// them; sends a delivery with two dead letters once and removes both;
+	// and the CLI then exits 1.
+	ep := newTestEndpoint(t, false, nil)
+	td := startDaemon(t, "", hookYAML("hook", ep.srv.URL+"/h", `{"id":"{{data.id}}"}`, ""), nil, nil)
+	ctx := context.Background()
+	put := func(dl store.DeadLetter) string {
+		t.Helper()
+		id, err := td.st.PutDeadLetter(ctx, dl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	gone := put(store.DeadLetter{Webhook: "gone", DeliveryID: "d-gone", EventID: "1", Body: []byte(`{"id":1}`), Reason: "400"})
+	big := put(store.DeadLetter{Webhook: "hook", DeliveryID: "d-big", EventID: "2", Body: bytes.Repeat([]byte("x"), 9<<20), Reason: "400"})
+	dup1 := put(store.DeadLetter{Webhook: "hook", DeliveryID: "d-twice", EventID: "3", Body: []byte(`{"id":3}`), Reason: "render: x"})
+	dup2 := put(store.DeadLetter{Webhook: "hook", DeliveryID: "d-twice", EventID: "3", Body: []byte(`{"id":3}`), Reason: "render: x"})
+
+	var res struct {
+		Replayed []string
+		Skipped  []skippedDeadLetter
+	}
+	td.apiJSON("POST", "/api/v1/deadletters/replay", nil, &res)
+	skipped := map[string]bool{}
+	for _, s := range res.Skipped {
+		skipped[s.ID] = true
+	}
+	if !slices.Equal(res.Replayed, []string{dup1, dup2}) || len(skipped) != 2 || !skipped[gone] || !skipped[big] {
+		t.Errorf("replayed %v skipped %+v; want [%s %s] and %s, %s skipped", res.Replayed, res.Skipped, dup1, dup2, gone, big)
+	}
+	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if ep.count() != 1 {
+			return fmt.Errorf("%d requests", ep.count())
+		}
+		return nil
+	})
+	td.drained(10 * time.Second)
+	if n := ep.count(); n != 1 {
+		t.Errorf("%d requests for one delivery with two dead letters", n)
+	}
+	for id, want := range map[string]int{gone: 200, big: 200, dup1: 404, dup2: 404} {
+		if st, _ := td.api("GET", "/api/v1/deadletters/"+id, nil); st != want {
+			t.Errorf("dead letter %s: %d, want %d", id, st, want)
+		}
+	}
+	if st, b := td.api("POST", "/api/v1/deadletters/"+big+"/replay", nil); st != http.StatusConflict {
+		t.Errorf("replay of a body over the limit: %d %s, want 409", st, b)
+	}
+	if code, out, _ := cli("dlq", "replay", "--all", "--config", clientConfig(t, td)); code != 1 || !strings.Contains(out, "skipped 2") {
+		t.Errorf("dlq replay --all with 2 left: exit %d %q, want 1", code, out)
 	}
 }
 
