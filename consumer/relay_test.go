@@ -581,3 +581,43 @@ func TestSubjectCovers(t *testing.T) {
 		}
 	}
 }
+
+func TestRelay_Setup_UpdatesItsOwnEventsStream(t *testing.T) {
+	// Ensure the events stream hookrelay made follows the config's
+	// subjects and max_age on the next start, and keeps what an operator
+	// changed besides (here, the duplicate window).
+	s := runServerMax(t, 0)
+	_, js := connect(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	setup := func(subjects []string, maxAge time.Duration) {
+		t.Helper()
+		r, err := New(js, Config{EventsStream: "EVENTS", EventsSubjects: subjects, EventsMaxAge: maxAge, Webhooks: []Webhook{{Name: "a"}}},
+			echoRouter("a"), map[string]Sender{"a": &senderFunc{}}, &memStore{}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Setup(ctx); err != nil {
+			t.Fatalf("setup: %v", err)
+		}
+	}
+	setup([]string{"apono.events.>"}, 24*time.Hour)
+	st, err := js.Stream(ctx, "EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	cfg.Duplicates = time.Minute // an operator's change
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	setup([]string{"apono.events.>", "apono.more.>"}, time.Hour)
+	st, err = js.Stream(ctx, "EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := st.CachedInfo().Config
+	if !slices.Equal(have.Subjects, []string{"apono.events.>", "apono.more.>"}) || have.MaxAge != time.Hour || have.Duplicates != time.Minute {
+		t.Errorf("after the second start: subjects %v max_age %v duplicates %v", have.Subjects, have.MaxAge, have.Duplicates)
+	}
+}

@@ -157,13 +157,19 @@ func connectNATS(ctx context.Context, cfg *config.Config) (*nats.Conn, error) {
 			if err := newAdminClient(cfg).do(ctx, "GET", "/api/v1/info", nil, nil, &in); err != nil {
 				return nil, fmt.Errorf("finding the embedded NATS server (nats.embedded.listen %q picks its port): %w", cfg.NATS.Embedded.Listen, err)
 			}
-			u = in.NATS.URL
-		} else {
-			if host == "" || host == "0.0.0.0" || host == "::" {
-				host = "127.0.0.1"
+			if !in.NATS.Embedded {
+				return nil, userErrorf("the daemon at admin.listen %s uses an external NATS server; set nats.url in this config", cfg.Admin.Listen)
 			}
-			u = "nats://" + net.JoinHostPort(host, port)
+			pu, err := url.Parse(in.NATS.URL)
+			if err != nil {
+				return nil, depErrorf("the daemon's NATS URL %q: %w", in.NATS.URL, err)
+			}
+			_, port, _ = net.SplitHostPort(pu.Host)
 		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		u = "nats://" + net.JoinHostPort(host, port)
 	}
 	opts := append([]nats.Option{nats.Name("hookrelay-publish"), nats.Timeout(5 * time.Second)}, natsAuthOptions(cfg)...)
 	nc, err := nats.Connect(u, opts...)
@@ -509,6 +515,7 @@ func bulkDLQ(cmd *cobra.Command, client func() (*adminClient, error), args []str
 		for _, s := range skipped {
 			fmt.Fprintf(out, "  %s: %s\n", s.ID, s.Error)
 		}
+		return userErrorf("%d dead letter(s) could not be replayed; fix their webhooks and replay again", len(skipped))
 	}
 	return nil
 }
