@@ -465,7 +465,7 @@ func (h *hook) deliver(ctx context.Context, m jetstream.Msg) {
 	eventID := hdr.Get(HeaderEventID)
 	eventType := hdr.Get(HeaderEventType)
 
-	att, sendErr := h.s.Send(ctx, sender.Delivery{ID: did, Body: m.Data()})
+	att, sendErr := h.s.Send(ctx, sender.Delivery{ID: did, Body: m.Data(), ContentType: hdr.Get(HeaderContentType)})
 	var se *sender.Error
 	errors.As(sendErr, &se)
 	if se != nil && se.Class == sender.BreakerOpen {
@@ -551,11 +551,17 @@ func (h *hook) writeDeadLetter(ctx context.Context, inv store.Invocation, body [
 	if err != nil {
 		h.r.log.Error("recording invocation", zap.String("webhook", h.cfg.Name), zap.Error(err))
 	}
+	var headers map[string]string
+	if ct := inv.Request.Headers["Content-Type"]; ct != "" {
+		// A replay sends the body as it was labelled.
+		headers = map[string]string{"Content-Type": ct}
+	}
 	dl := store.DeadLetter{
 		Webhook:          h.cfg.Name,
 		DeliveryID:       inv.DeliveryID,
 		EventID:          inv.EventID,
 		EventType:        inv.EventType,
+		Headers:          headers,
 		Body:             append([]byte(nil), body...),
 		Reason:           reason,
 		Attempts:         inv.Attempt,

@@ -33,6 +33,9 @@ const (
 	HeaderTarget = "Hookrelay-Target"
 	// HeaderReplayOf on a delivery names the dead letter it replays.
 	HeaderReplayOf = "Hookrelay-Replay-Of"
+	// HeaderContentType on a replayed delivery is the Content-Type its body
+	// was first sent with, which the webhook's template may no longer give.
+	HeaderContentType = "Hookrelay-Content-Type"
 )
 
 // ReasonRenderPrefix starts the reason of every dead letter made by the
@@ -473,6 +476,9 @@ func (r *Relay) Replay(ctx context.Context, dl store.DeadLetter) error {
 	}
 	m := r.deliveryMsg(dl.Webhook, dl.DeliveryID, dl.EventID, dl.EventType, dl.Body)
 	m.Header.Set(HeaderReplayOf, dl.ID)
+	if ct := dl.Headers["Content-Type"]; ct != "" {
+		m.Header.Set(HeaderContentType, ct)
+	}
 	m.Header.Set(jetstream.MsgIDHeader, dl.DeliveryID+".replay."+dl.ID)
 	if _, err := r.js.PublishMsg(ctx, m); err != nil {
 		return fmt.Errorf("consumer: replay %s: %w", dl.ID, err)

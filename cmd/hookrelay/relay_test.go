@@ -478,6 +478,58 @@ func TestRelay_ReplayAllSkipsWhatCannotGo(t *testing.T) {
 	}
 }
 
+func TestRelay_ReplayKeepsContentType(t *testing.T) {
+	// Ensure a replayed body goes with the Content-Type it was first sent
+	// with, even after its webhook's template changed kind.
+	fail := true
+	ep := newTestEndpoint(t, false, func(*http.Request, int) (int, http.Header) {
+		if fail {
+			return 400, nil
+		}
+		return 200, nil
+	})
+	dir := t.TempDir()
+	td := startDaemon(t, dir, hookYAML("hook", ep.srv.URL+"/h", `{"id":"{{data.id}}"}`, ""), nil, nil)
+	td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, 1))
+	var dls struct{ DeadLetters []deadLetterView }
+	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		td.apiJSON("GET", "/api/v1/deadletters", nil, &dls)
+		if len(dls.DeadLetters) != 1 {
+			return fmt.Errorf("%d dead letters", len(dls.DeadLetters))
+		}
+		return nil
+	})
+	if ct := dls.DeadLetters[0].Headers["Content-Type"]; ct != "application/json" {
+		t.Errorf("dead letter Content-Type %q", ct)
+	}
+	td.stop()
+	ep.mu.Lock()
+	fail = false
+	ep.mu.Unlock()
+	// The template is text now: new deliveries go as text/plain.
+	td = startDaemon(t, dir, hookYAML("hook", ep.srv.URL+"/h", `request {{data.id}}`, ""), nil, nil)
+	td.apiJSON("POST", "/api/v1/deadletters/"+dls.DeadLetters[0].ID+"/replay", nil, nil)
+	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if ep.count() < 2 {
+			return fmt.Errorf("replay not delivered")
+		}
+		return nil
+	})
+	if ct := ep.requests()[1].Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("replayed with Content-Type %q, want application/json as first sent", ct)
+	}
+	td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, 2))
+	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if ep.count() < 3 {
+			return fmt.Errorf("new event not delivered")
+		}
+		return nil
+	})
+	if ct := ep.requests()[2].Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+		t.Errorf("new delivery with Content-Type %q, want text/plain", ct)
+	}
+}
+
 func TestRelay_BreakerStopsAndRecovers(t *testing.T) {
 	// Ensure an endpoint failing past the threshold gets no requests while
 	// the breaker is open, that the breaker recovers through half-open, and
