@@ -231,12 +231,7 @@ func TestHook_PackedBodies_RetriesOnTheirOwn(t *testing.T) {
 			t.Errorf("dead letter %s: attempts %d status %d", dl.DeliveryID, dl.Attempts, dl.LastStatus)
 		}
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
-		if p, ack := f.pending(t, DefaultDeliveriesStream, DefaultSenderDurablePfx+"a"); p != 0 || ack != 0 {
-			return fmt.Errorf("%d pending %d unacked", p, ack)
-		}
-		return nil
-	})
+	f.settled(t, "a", 5*time.Second)
 }
 
 func TestHook_PackedBodies_BreakerOpenCostsNoAttempt(t *testing.T) {
@@ -331,20 +326,8 @@ func TestHook_PackedBodies_RetriesCountedAcrossReplicas(t *testing.T) {
 	// A second replica: same streams, same durable consumers.
 	_, js2 := connect(t, f.s)
 	st2 := &memStore{}
-	r2, err := New(js2, Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"}, Webhooks: hooks},
-		echoRouter("a"), map[string]Sender{"a": &senderFunc{send: fail}}, st2, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := r2.Setup(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := r2.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r2.Close(context.Background()) })
+	startRelay(t, js2, Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"}, Webhooks: hooks},
+		echoRouter("a"), map[string]Sender{"a": &senderFunc{send: fail}}, st2)
 
 	const n = 16
 	f.publishBodies(t, "a", n)
@@ -399,12 +382,7 @@ func TestHook_PackedBodies_LongerThanAckWait(t *testing.T) {
 	f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 1, Timeout: 100 * time.Millisecond, MaxAttempts: 3}}, map[string]Sender{"a": slow})
 	const n = 12
 	f.publishBodies(t, "a", n)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		if p, ack := f.pending(t, DefaultDeliveriesStream, DefaultSenderDurablePfx+"a"); p != 0 || ack != 0 {
-			return fmt.Errorf("%d pending %d unacked", p, ack)
-		}
-		return nil
-	})
+	f.settled(t, "a", 20*time.Second)
 	// The consumer delivered the one message once: no AckWait ran out.
 	c, err := f.js.Consumer(context.Background(), DefaultDeliveriesStream, DefaultSenderDurablePfx+"a")
 	if err != nil {
@@ -447,18 +425,8 @@ func TestRelay_PacksFitASmallMaxPayload(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var got []string
-	r, err := New(js, Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"}, Webhooks: []Webhook{{Name: "a", Concurrency: 64, MaxAttempts: 3}}},
-		echoRouter("a"), map[string]Sender{"a": okSender(&mu, &got)}, &memStore{}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Setup(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	startRelay(t, js, Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"}, Webhooks: []Webhook{{Name: "a", Concurrency: 64, MaxAttempts: 3}}},
+		echoRouter("a"), map[string]Sender{"a": okSender(&mu, &got)}, &memStore{})
 	checkFor(t, 15*time.Second, 10*time.Millisecond, func() error {
 		mu.Lock()
 		defer mu.Unlock()

@@ -158,24 +158,27 @@ func newFixtureMax(tb testing.TB, maxPayload int32, router Router, hooks []Webho
 	s := runServerMax(tb, maxPayload)
 	_, js := connect(tb, s)
 	st := &memStore{}
-	r, err := New(js, Config{
-		EventsStream:   "EVENTS",
-		EventsSubjects: []string{"apono.events.>"},
-		Webhooks:       hooks,
-	}, router, senders, st, Options{})
+	r := startRelay(tb, js, Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"}, Webhooks: hooks}, router, senders, st)
+	return &fixture{s: s, js: js, relay: r, store: st}
+}
+
+// startRelay builds, sets up and starts a relay, closed when the test ends.
+func startRelay(tb testing.TB, js jetstream.JetStream, cfg Config, router Router, senders map[string]Sender, st Store) *Relay {
+	tb.Helper()
+	r, err := New(js, cfg, router, senders, st, Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := r.Setup(ctx); err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("setup: %v", err)
 	}
 	if err := r.Start(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = r.Close(context.Background()) })
-	return &fixture{s: s, js: js, relay: r, store: st}
+	return r
 }
 
 func (f *fixture) publish(tb testing.TB, payloads ...string) {
@@ -185,6 +188,18 @@ func (f *fixture) publish(tb testing.TB, payloads ...string) {
 			tb.Fatal(err)
 		}
 	}
+}
+
+// settled waits until webhook's sender consumer has nothing pending or
+// unacknowledged.
+func (f *fixture) settled(tb testing.TB, webhook string, total time.Duration) {
+	tb.Helper()
+	checkFor(tb, total, 10*time.Millisecond, func() error {
+		if p, ack := f.pending(tb, DefaultDeliveriesStream, DefaultSenderDurablePfx+webhook); p != 0 || ack != 0 {
+			return fmt.Errorf("%d pending %d unacked", p, ack)
+		}
+		return nil
+	})
 }
 
 func (f *fixture) pending(tb testing.TB, stream, durable string) (uint64, int) {
@@ -324,12 +339,7 @@ func TestHook_RetriesThenDeadLetters(t *testing.T) {
 	if dead[0].Attempts != 3 || dead[0].LastStatus != 503 || dead[0].LastInvocationID != "3" {
 		t.Errorf("dead letter %+v", dead[0])
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
-		if p, ack := f.pending(t, DefaultDeliveriesStream, DefaultSenderDurablePfx+"a"); p != 0 || ack != 0 {
-			return fmt.Errorf("%d pending %d unacked", p, ack)
-		}
-		return nil
-	})
+	f.settled(t, "a", 5*time.Second)
 }
 
 func TestHook_BreakerOpenCostsNoAttempt(t *testing.T) {
@@ -510,18 +520,8 @@ func TestRelay_Setup_UsesExistingEventsStream(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var got []string
-	r, err := New(js, Config{EventsStream: "OPS", EventsSubjects: []string{"apono.events.>"}, EventsMaxAge: 24 * time.Hour,
-		Webhooks: []Webhook{{Name: "a", MaxAttempts: 1}}}, echoRouter("a"), map[string]Sender{"a": okSender(&mu, &got)}, &memStore{}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Setup(ctx); err != nil {
-		t.Fatalf("setup on an existing stream: %v", err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	startRelay(t, js, Config{EventsStream: "OPS", EventsSubjects: []string{"apono.events.>"}, EventsMaxAge: 24 * time.Hour,
+		Webhooks: []Webhook{{Name: "a", MaxAttempts: 1}}}, echoRouter("a"), map[string]Sender{"a": okSender(&mu, &got)}, &memStore{})
 	st, err := js.Stream(ctx, "OPS")
 	if err != nil {
 		t.Fatal(err)

@@ -306,16 +306,9 @@ func TestCoralogix_AuthErrorDeadLetters(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, i))
 	}
-	var dls struct{ DeadLetters []deadLetterView }
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		td.apiJSON("GET", "/api/v1/deadletters", nil, &dls)
-		if len(dls.DeadLetters) != 5 {
-			return fmt.Errorf("%d dead letters", len(dls.DeadLetters))
-		}
-		return nil
-	})
+	dls := td.waitDeadLetters("", 5)
 	td.drained(10 * time.Second)
-	for _, dl := range dls.DeadLetters {
+	for _, dl := range dls {
 		if dl.Attempts != 1 || dl.LastStatus != 401 {
 			t.Errorf("dead letter: attempts %d status %d", dl.Attempts, dl.LastStatus)
 		}

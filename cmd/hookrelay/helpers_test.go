@@ -287,6 +287,21 @@ func (td *testDaemon) apiJSON(method, path string, body []byte, out any) {
 	}
 }
 
+// waitDeadLetters waits until GET /api/v1/deadletters?query lists exactly n
+// dead letters and returns them.
+func (td *testDaemon) waitDeadLetters(query string, n int) []deadLetterView {
+	td.t.Helper()
+	var dls struct{ DeadLetters []deadLetterView }
+	checkFor(td.t, 20*time.Second, 20*time.Millisecond, func() error {
+		td.apiJSON("GET", "/api/v1/deadletters?"+query, nil, &dls)
+		if len(dls.DeadLetters) != n {
+			return fmt.Errorf("%d dead letters, want %d", len(dls.DeadLetters), n)
+		}
+		return nil
+	})
+	return dls.DeadLetters
+}
+
 // event makes a sample event of type t with fields overridden by set, a
 // map of dotted paths from the payload's root ("data.id") to values.
 func event(tb testing.TB, t renderer.Trigger, n int, set map[string]any) []byte {

@@ -315,19 +315,11 @@ func TestRelay_DeadLetterAndReplay(t *testing.T) {
 	td := startDaemon(t, "", hooks, nil, nil)
 	td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, 1))
 
-	var dls struct{ DeadLetters []deadLetterView }
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		td.apiJSON("GET", "/api/v1/deadletters?webhook=strict", nil, &dls)
-		if len(dls.DeadLetters) != 1 {
-			return fmt.Errorf("%d dead letters", len(dls.DeadLetters))
-		}
-		return nil
-	})
+	dl := td.waitDeadLetters("webhook=strict", 1)[0]
 	td.drained(10 * time.Second)
 	if n := ep.count(); n != 1 {
 		t.Fatalf("%d attempts before dead letter, want 1", n)
 	}
-	dl := dls.DeadLetters[0]
 	if dl.Attempts != 1 || dl.LastStatus != 400 || !strings.Contains(dl.Reason, "400") {
 		t.Errorf("dead letter: attempts %d status %d reason %q", dl.Attempts, dl.LastStatus, dl.Reason)
 	}
@@ -369,15 +361,7 @@ func TestRelay_RenderDeadLetterReplaysAfterFix(t *testing.T) {
 	const just = `he said "now"`
 	td.publish("apono.events.RequestCreated", event(t, renderer.RequestCreated, 1, map[string]any{"data.justification": just}))
 
-	var dls struct{ DeadLetters []deadLetterView }
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		td.apiJSON("GET", "/api/v1/deadletters?webhook=raw", nil, &dls)
-		if len(dls.DeadLetters) != 1 {
-			return fmt.Errorf("%d dead letters", len(dls.DeadLetters))
-		}
-		return nil
-	})
-	dl := dls.DeadLetters[0]
+	dl := td.waitDeadLetters("webhook=raw", 1)[0]
 	if !strings.HasPrefix(dl.Reason, "render: ") || dl.Attempts != 0 || len(dl.Event) == 0 {
 		t.Fatalf("dead letter: reason %q attempts %d event %d bytes", dl.Reason, dl.Attempts, len(dl.Event))
 	}
@@ -491,15 +475,8 @@ func TestRelay_ReplayKeepsContentType(t *testing.T) {
 	dir := t.TempDir()
 	td := startDaemon(t, dir, hookYAML("hook", ep.srv.URL+"/h", `{"id":"{{data.id}}"}`, ""), nil, nil)
 	td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, 1))
-	var dls struct{ DeadLetters []deadLetterView }
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		td.apiJSON("GET", "/api/v1/deadletters", nil, &dls)
-		if len(dls.DeadLetters) != 1 {
-			return fmt.Errorf("%d dead letters", len(dls.DeadLetters))
-		}
-		return nil
-	})
-	if ct := dls.DeadLetters[0].Headers["Content-Type"]; ct != "application/json" {
+	dl := td.waitDeadLetters("", 1)[0]
+	if ct := dl.Headers["Content-Type"]; ct != "application/json" {
 		t.Errorf("dead letter Content-Type %q", ct)
 	}
 	td.stop()
@@ -508,7 +485,7 @@ func TestRelay_ReplayKeepsContentType(t *testing.T) {
 	ep.mu.Unlock()
 	// The template is text now: new deliveries go as text/plain.
 	td = startDaemon(t, dir, hookYAML("hook", ep.srv.URL+"/h", `request {{data.id}}`, ""), nil, nil)
-	td.apiJSON("POST", "/api/v1/deadletters/"+dls.DeadLetters[0].ID+"/replay", nil, nil)
+	td.apiJSON("POST", "/api/v1/deadletters/"+dl.ID+"/replay", nil, nil)
 	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if ep.count() < 2 {
 			return fmt.Errorf("replay not delivered")
@@ -735,20 +712,14 @@ func TestRelay_ReplayAllOnceWhileFailing(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, i))
 	}
-	var dls struct{ DeadLetters []deadLetterView }
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		td.apiJSON("GET", "/api/v1/deadletters", nil, &dls)
-		if len(dls.DeadLetters) != 3 {
-			return fmt.Errorf("%d dead letters", len(dls.DeadLetters))
-		}
-		return nil
-	})
+	td.waitDeadLetters("", 3)
 	var res struct{ Replayed []string }
 	td.apiJSON("POST", "/api/v1/deadletters/replay?webhook=strict", nil, &res)
 	if len(res.Replayed) != 3 {
 		t.Fatalf("replayed %v", res.Replayed)
 	}
 	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		var dls struct{ DeadLetters []deadLetterView }
 		td.apiJSON("GET", "/api/v1/deadletters", nil, &dls)
 		if len(dls.DeadLetters) != 3 || ep.count() != 6 {
 			return fmt.Errorf("%d dead letters, %d requests", len(dls.DeadLetters), ep.count())
