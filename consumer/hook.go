@@ -118,7 +118,6 @@ func (h *hook) consumerConfig() jetstream.ConsumerConfig {
 		MaxDeliver:    -1,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		FilterSubject: h.r.deliverySubject(h.cfg.Name),
-		Replicas:      h.r.cfg.Replicas,
 	}
 }
 

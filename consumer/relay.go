@@ -66,9 +66,12 @@ type Config struct {
 	EventsMaxAge     time.Duration
 	DeliveriesStream string
 	DeliveriesPrefix string
-	Replicas         int
-	DuplicateWindow  time.Duration
-	ShutdownTimeout  time.Duration
+	// Replicas is the replica count of the streams the relay creates
+	// (default 1). Consumers follow their stream, and a stream an operator
+	// made or scaled keeps its own.
+	Replicas        int
+	DuplicateWindow time.Duration
+	ShutdownTimeout time.Duration
 	// LagInterval is how often consumer lag is read for metrics; 0 turns
 	// the loop off.
 	LagInterval time.Duration
@@ -243,14 +246,7 @@ func (r *Relay) Setup(ctx context.Context) error {
 	info := events.CachedInfo()
 	r.streamID = strconv.FormatInt(info.Created.UnixNano(), 36)
 
-	if _, err := r.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:       r.cfg.DeliveriesStream,
-		Subjects:   []string{r.cfg.DeliveriesPrefix + ".>"},
-		Storage:    jetstream.FileStorage,
-		Retention:  jetstream.WorkQueuePolicy,
-		Duplicates: r.cfg.DuplicateWindow,
-		Replicas:   r.cfg.Replicas,
-	}); err != nil {
+	if err := r.deliveriesStream(ctx); err != nil {
 		return fmt.Errorf("consumer: deliveries stream %s: %w", r.cfg.DeliveriesStream, err)
 	}
 
@@ -263,7 +259,6 @@ func (r *Relay) Setup(ctx context.Context) error {
 		MaxDeliver:     -1,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		FilterSubjects: r.cfg.EventsSubjects,
-		Replicas:       r.cfg.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("consumer: renderer consumer on stream %s (subjects %v) for events.subjects %v: %w",
@@ -338,6 +333,41 @@ func (r *Relay) eventsStream(ctx context.Context) (jetstream.Stream, error) {
 			zap.Stringer("storage", have.Storage))
 	}
 	return s, nil
+}
+
+// deliveriesStream creates the deliveries stream, or brings the one made
+// before in line: its subjects and duplicate window are the relay's; what an
+// operator changed besides (replicas, limits) stays.
+func (r *Relay) deliveriesStream(ctx context.Context) error {
+	want := jetstream.StreamConfig{
+		Name:       r.cfg.DeliveriesStream,
+		Subjects:   []string{r.cfg.DeliveriesPrefix + ".>"},
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.WorkQueuePolicy,
+		Duplicates: r.cfg.DuplicateWindow,
+		Replicas:   r.cfg.Replicas,
+		Metadata:   map[string]string{metadataManaged: "true"},
+	}
+	s, err := r.js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = r.js.CreateStream(ctx, want)
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return err
+		}
+		// Made meanwhile, by another replica.
+		s, err = r.js.Stream(ctx, want.Name)
+	}
+	if err != nil {
+		return err
+	}
+	have := s.CachedInfo().Config
+	if slices.Equal(have.Subjects, want.Subjects) && have.Duplicates == want.Duplicates {
+		return nil
+	}
+	upd := have
+	upd.Subjects, upd.Duplicates = want.Subjects, want.Duplicates
+	_, err = r.js.UpdateStream(ctx, upd)
+	return err
 }
 
 // metadataManaged marks, in a stream's metadata, a stream hookrelay made.

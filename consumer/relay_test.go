@@ -584,8 +584,9 @@ func TestSubjectCovers(t *testing.T) {
 
 func TestRelay_Setup_UpdatesItsOwnEventsStream(t *testing.T) {
 	// Ensure the events stream hookrelay made follows the config's
-	// subjects and max_age on the next start, and keeps what an operator
-	// changed besides (here, the duplicate window).
+	// subjects and max_age on the next start, and that both streams keep
+	// what an operator changed besides (the duplicate window, a size
+	// limit).
 	s := runServerMax(t, 0)
 	_, js := connect(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -611,6 +612,16 @@ func TestRelay_Setup_UpdatesItsOwnEventsStream(t *testing.T) {
 	if _, err := js.UpdateStream(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
+	// The deliveries stream keeps an operator's limit too.
+	ds, err := js.Stream(ctx, DefaultDeliveriesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dcfg := ds.CachedInfo().Config
+	dcfg.MaxBytes = 1 << 30
+	if _, err := js.UpdateStream(ctx, dcfg); err != nil {
+		t.Fatal(err)
+	}
 	setup([]string{"apono.events.>", "apono.more.>"}, time.Hour)
 	st, err = js.Stream(ctx, "EVENTS")
 	if err != nil {
@@ -619,5 +630,11 @@ func TestRelay_Setup_UpdatesItsOwnEventsStream(t *testing.T) {
 	have := st.CachedInfo().Config
 	if !slices.Equal(have.Subjects, []string{"apono.events.>", "apono.more.>"}) || have.MaxAge != time.Hour || have.Duplicates != time.Minute {
 		t.Errorf("after the second start: subjects %v max_age %v duplicates %v", have.Subjects, have.MaxAge, have.Duplicates)
+	}
+	if ds, err = js.Stream(ctx, DefaultDeliveriesStream); err != nil {
+		t.Fatal(err)
+	}
+	if got := ds.CachedInfo().Config.MaxBytes; got != 1<<30 {
+		t.Errorf("deliveries stream max_bytes %d after the second start, want the operator's %d", got, 1<<30)
 	}
 }
