@@ -23,6 +23,7 @@
 //
 // A mode (-mode) owns the pieces that depend on how events are delivered:
 // the webhook in the relay's config, the sink path the ceiling posts to, and
-// how an accepted sink entry maps back to a benchmark event index. Only
-// "per-event" (one POST per event, the Coralogix seed template) exists today.
+// how an accepted sink entry maps back to a benchmark event index. There are
+// two: "per-event" (one POST per event, the Coralogix seed template) and
+// "coralogix-batched" (native Coralogix mode, gzip batches of entries).
 package main
