@@ -203,7 +203,7 @@ func (h *hook) deliverBatch(ctx context.Context, bs BatchSender, msgs []jetstrea
 			}
 		}
 		if n := len(res.Attempts); n > 0 {
-			h.r.metrics.latency.WithLabelValues(h.cfg.Name).Observe(res.Attempts[n-1].Attempt.Duration.Seconds())
+			h.m.latency.Observe(res.Attempts[n-1].Attempt.Duration.Seconds())
 		}
 	}
 	paused := false
@@ -238,8 +238,7 @@ func (h *hook) settleBatchMsg(ctx context.Context, bm *batchMsg, res sender.Batc
 			_ = bm.m.NakWithDelay(minBreakerPause)
 			return
 		}
-		h.breakerOpen.Add(uint64(len(bm.items)))
-		h.r.metrics.deliveries.WithLabelValues(h.cfg.Name, "breaker_open").Add(float64(len(bm.items)))
+		h.refused(len(bm.items))
 		h.park(bm.m)
 		if !*paused {
 			h.requestPause(max(h.s.Breaker().OpenRemaining, minBreakerPause))
@@ -312,9 +311,7 @@ func (h *hook) settleBatchMsg(ctx context.Context, bm *batchMsg, res sender.Batc
 		var done func(string, error)
 		if k == last {
 			done = func(_ string, err error) {
-				if err != nil {
-					h.r.log.Error("recording invocation", zap.String("webhook", h.cfg.Name), zap.Error(err))
-				}
+				h.logRecordErr(err)
 				settle()
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/hookrelay/hookrelay/sender"
@@ -64,6 +65,26 @@ type hook struct {
 	nfree  atomic.Int64 // len(free), so the usual case (none) takes no lock
 
 	delivered, retrying, dead, breakerOpen atomic.Uint64
+	m                                      hookMetrics
+}
+
+// hookMetrics are one webhook's series, looked up once rather than by label
+// on every delivery.
+type hookMetrics struct {
+	latency                            prometheus.Observer
+	delivered, retrying, dead, refused prometheus.Counter
+	deadLetters                        prometheus.Counter
+}
+
+func newHookMetrics(m *metrics, name string) hookMetrics {
+	return hookMetrics{
+		latency:     m.latency.WithLabelValues(name),
+		delivered:   m.deliveries.WithLabelValues(name, store.OutcomeDelivered),
+		retrying:    m.deliveries.WithLabelValues(name, store.OutcomeRetrying),
+		dead:        m.deliveries.WithLabelValues(name, store.OutcomeDeadLettered),
+		refused:     m.deliveries.WithLabelValues(name, "breaker_open"),
+		deadLetters: m.deadLetters.WithLabelValues(name),
+	}
 }
 
 func newHook(r *Relay, w Webhook, s Sender) *hook {
@@ -76,6 +97,7 @@ func newHook(r *Relay, w Webhook, s Sender) *hook {
 		stopc: make(chan struct{}),
 		free:  make(map[uint64]uint64),
 		packs: make(map[*bodyPack]struct{}),
+		m:     newHookMetrics(r.metrics, w.Name),
 	}
 	if w.Batch != nil {
 		h.bs = s.(BatchSender)
@@ -403,15 +425,31 @@ func (h *hook) attempt(seq, delivered uint64) int {
 	return int(delivered - f)
 }
 
-func (h *hook) count(outcome string) {
+// done counts an attempt's outcome (delivered, retrying or dead-lettered).
+func (h *hook) done(outcome string) {
 	switch outcome {
 	case store.OutcomeDelivered:
 		h.delivered.Add(1)
+		h.m.delivered.Inc()
 	case store.OutcomeRetrying:
 		h.retrying.Add(1)
+		h.m.retrying.Inc()
 	case store.OutcomeDeadLettered:
 		h.dead.Add(1)
+		h.m.dead.Inc()
 	}
+}
+
+// deadLettered counts a dead letter written.
+func (h *hook) deadLettered() {
+	h.done(store.OutcomeDeadLettered)
+	h.m.deadLetters.Inc()
+}
+
+// refused counts n deliveries the breaker refused.
+func (h *hook) refused(n int) {
+	h.breakerOpen.Add(uint64(n))
+	h.m.refused.Add(float64(n))
 }
 
 func (h *hook) counts() Counts {
@@ -465,58 +503,93 @@ func (h *hook) deliver(ctx context.Context, m jetstream.Msg) {
 	eventType := hdr.Get(HeaderEventType)
 
 	att, sendErr := h.s.Send(ctx, sender.Delivery{ID: did, Body: m.Data(), ContentType: hdr.Get(HeaderContentType)})
-	var se *sender.Error
-	errors.As(sendErr, &se)
-	if se != nil && se.Class == sender.BreakerOpen {
-		h.breakerOpen.Add(1)
-		h.r.metrics.deliveries.WithLabelValues(h.cfg.Name, "breaker_open").Inc()
+	v := h.judge(ctx, did, eventID, eventType, attempt, att, sendErr)
+	switch v.outcome {
+	case refusedByBreaker:
 		h.park(m)
-		h.requestPause(max(h.s.Breaker().OpenRemaining, minBreakerPause))
-		return
-	}
-	if sendErr != nil && ctx.Err() != nil {
-		// Shutdown cut the attempt short: hand it back, uncounted.
+	case cutShort:
+		// Handed back, uncounted.
 		h.addFree(seq)
 		_ = m.NakWithDelay(time.Second)
-		return
-	}
-
-	inv := Invocation(h.cfg.Name, did, eventID, eventType, attempt, att, sendErr)
-	h.r.metrics.latency.WithLabelValues(h.cfg.Name).Observe(att.Duration.Seconds())
-	st := h.r.store
-
-	switch {
-	case sendErr == nil:
-		inv.Outcome = store.OutcomeDelivered
-		h.done(inv.Outcome)
-		st.RecordAsync(inv, func(_ string, err error) {
-			if err != nil {
-				h.r.log.Error("recording invocation", zap.String("webhook", h.cfg.Name), zap.Error(err))
-			}
+	case deliveredOK:
+		h.r.store.RecordAsync(v.inv, func(_ string, err error) {
+			h.logRecordErr(err)
 			h.forget(seq)
 			_ = m.Ack()
 		})
-	case se != nil && se.Class == sender.Retryable && attempt < h.cfg.MaxAttempts:
-		inv.Outcome = store.OutcomeRetrying
-		h.done(inv.Outcome)
-		delay := h.s.Backoff(attempt, se.RetryAfter)
-		h.r.log.Debug("delivery failed, will retry", zap.String("webhook", h.cfg.Name), zap.String("delivery_id", did),
-			zap.Int("attempt", attempt), zap.Duration("in", delay), zap.Error(sendErr))
-		st.RecordAsync(inv, func(_ string, err error) {
-			if err != nil {
-				h.r.log.Error("recording invocation", zap.String("webhook", h.cfg.Name), zap.Error(err))
-			}
-			_ = m.NakWithDelay(delay)
+	case toRetry:
+		h.r.store.RecordAsync(v.inv, func(_ string, err error) {
+			h.logRecordErr(err)
+			_ = m.NakWithDelay(v.delay)
 		})
 	default:
-		inv.Outcome = store.OutcomeDeadLettered
-		h.deadLetter(ctx, m, seq, inv, sendErr, se)
+		h.deadLetter(ctx, m, seq, v.inv, sendErr, v.se)
 	}
 }
 
-func (h *hook) done(outcome string) {
-	h.count(outcome)
-	h.r.metrics.deliveries.WithLabelValues(h.cfg.Name, outcome).Inc()
+// outcome is what one attempt's result means for its delivery.
+type outcome int
+
+const (
+	refusedByBreaker outcome = iota // no attempt was made
+	cutShort                        // shutdown stopped it before an answer
+	deliveredOK
+	toRetry
+	toDeadLetter
+)
+
+// verdict is the outcome of an attempt with what its caller needs: the
+// invocation to record (unless refused or cut short), the sender's error
+// and, for a retry or a refusal, how long until the next try.
+type verdict struct {
+	outcome outcome
+	inv     store.Invocation
+	se      *sender.Error
+	delay   time.Duration
+}
+
+// judge sorts the result of attempt number attempt of a delivery, counts
+// it, asks for a pause when the breaker refused it, and builds its
+// invocation. Each caller then settles the delivery its own way.
+func (h *hook) judge(ctx context.Context, did, eventID, eventType string, attempt int, att sender.Attempt, sendErr error) verdict {
+	var v verdict
+	errors.As(sendErr, &v.se)
+	switch {
+	case v.se != nil && v.se.Class == sender.BreakerOpen:
+		h.refused(1)
+		v.outcome = refusedByBreaker
+		v.delay = max(h.s.Breaker().OpenRemaining, minBreakerPause)
+		h.requestPause(v.delay)
+		return v
+	case sendErr != nil && ctx.Err() != nil:
+		v.outcome = cutShort
+		return v
+	}
+	v.inv = Invocation(h.cfg.Name, did, eventID, eventType, attempt, att, sendErr)
+	h.m.latency.Observe(att.Duration.Seconds())
+	switch {
+	case sendErr == nil:
+		v.outcome, v.inv.Outcome = deliveredOK, store.OutcomeDelivered
+	case v.se != nil && v.se.Class == sender.Retryable && attempt < h.cfg.MaxAttempts:
+		v.outcome, v.inv.Outcome = toRetry, store.OutcomeRetrying
+		v.delay = h.s.Backoff(attempt, v.se.RetryAfter)
+		h.r.log.Debug("delivery failed, will retry", zap.String("webhook", h.cfg.Name), zap.String("delivery_id", did),
+			zap.Int("attempt", attempt), zap.Duration("in", v.delay), zap.Error(sendErr))
+	default:
+		// Counted once the dead letter is written.
+		v.outcome, v.inv.Outcome = toDeadLetter, store.OutcomeDeadLettered
+		return v
+	}
+	h.done(v.inv.Outcome)
+	return v
+}
+
+// logRecordErr logs a failure to record an invocation; the delivery is
+// settled all the same.
+func (h *hook) logRecordErr(err error) {
+	if err != nil {
+		h.r.log.Error("recording invocation", zap.String("webhook", h.cfg.Name), zap.Error(err))
+	}
 }
 
 // deadLetter writes the invocation and the dead letter, and only then
@@ -547,9 +620,7 @@ func (h *hook) writeDeadLetter(ctx context.Context, inv store.Invocation, body [
 		reason = "max attempts exhausted: " + reason
 	}
 	invID, err := h.r.store.Record(wctx, inv)
-	if err != nil {
-		h.r.log.Error("recording invocation", zap.String("webhook", h.cfg.Name), zap.Error(err))
-	}
+	h.logRecordErr(err)
 	var headers map[string]string
 	if ct := inv.Request.Headers["Content-Type"]; ct != "" {
 		// A replay sends the body as it was labelled.
@@ -574,8 +645,7 @@ func (h *hook) writeDeadLetter(ctx context.Context, inv store.Invocation, body [
 		h.r.log.Error("writing dead letter; delivery kept for another try", zap.String("webhook", h.cfg.Name), zap.Error(err))
 		return reason, err
 	}
-	h.done(store.OutcomeDeadLettered)
-	h.r.metrics.deadLetters.WithLabelValues(h.cfg.Name).Inc()
+	h.deadLettered()
 	h.r.log.Warn("delivery dead-lettered", zap.String("webhook", h.cfg.Name), zap.String("delivery_id", inv.DeliveryID),
 		zap.Int("attempts", inv.Attempt), zap.String("reason", reason))
 	return reason, nil

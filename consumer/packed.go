@@ -2,7 +2,6 @@ package consumer
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hookrelay/hookrelay/sender"
-	"github.com/hookrelay/hookrelay/store"
 )
 
 // Headers of a delivery taken out of a pack to be tried again on its own.
@@ -95,56 +93,31 @@ type retryLater struct {
 func (h *hook) deliverPacked(ctx context.Context, p *bodyPack, i int) {
 	it := &p.items[i]
 	att, sendErr := h.s.Send(ctx, sender.Delivery{ID: it.deliveryID, Body: it.body})
-	var se *sender.Error
-	errors.As(sendErr, &se)
-	switch {
-	case se != nil && se.Class == sender.BreakerOpen:
-		h.breakerOpen.Add(1)
-		h.r.metrics.deliveries.WithLabelValues(h.cfg.Name, "breaker_open").Inc()
-		wait := max(h.s.Breaker().OpenRemaining, minBreakerPause)
-		p.retry(it, p.attempt-1, h.r.now().Add(wait))
-		h.requestPause(wait)
-		p.release()
-		p.attempted(ctx)
-		return
-	case sendErr != nil && ctx.Err() != nil:
-		// Shutdown cut the attempt short: it goes again, uncounted.
+	v := h.judge(ctx, it.deliveryID, it.eventID, it.eventType, p.attempt, att, sendErr)
+	switch v.outcome {
+	case refusedByBreaker:
+		p.retry(it, p.attempt-1, h.r.now().Add(v.delay))
+	case cutShort:
+		// It goes again, uncounted.
 		p.cut.Add(1)
 		p.retry(it, p.attempt-1, time.Time{})
-		p.release()
-		p.attempted(ctx)
-		return
-	}
-
-	inv := Invocation(h.cfg.Name, it.deliveryID, it.eventID, it.eventType, p.attempt, att, sendErr)
-	h.r.metrics.latency.WithLabelValues(h.cfg.Name).Observe(att.Duration.Seconds())
-	switch {
-	case sendErr == nil:
-		inv.Outcome = store.OutcomeDelivered
-	case se != nil && se.Class == sender.Retryable && p.attempt < h.cfg.MaxAttempts:
-		inv.Outcome = store.OutcomeRetrying
-		delay := h.s.Backoff(p.attempt, se.RetryAfter)
-		h.r.log.Debug("delivery failed, will retry", zap.String("webhook", h.cfg.Name), zap.String("delivery_id", it.deliveryID),
-			zap.Int("attempt", p.attempt), zap.Duration("in", delay), zap.Error(sendErr))
-		p.retry(it, p.attempt, h.r.now().Add(delay))
-	default:
-		inv.Outcome = store.OutcomeDeadLettered
-		if _, err := h.writeDeadLetter(ctx, inv, it.body, sendErr, se); err != nil {
+	case toRetry:
+		p.retry(it, p.attempt, h.r.now().Add(v.delay))
+	case toDeadLetter:
+		if _, err := h.writeDeadLetter(ctx, v.inv, it.body, sendErr, v.se); err != nil {
 			// The store cannot take it now: this delivery goes again
 			// later, on its own, counted as not yet tried.
 			p.retry(it, p.attempt-1, h.r.now().Add(5*time.Second))
 		}
-		p.release()
-		p.attempted(ctx)
-		return
 	}
-	h.done(inv.Outcome)
-	h.r.store.RecordAsync(inv, func(_ string, err error) {
-		if err != nil {
-			h.r.log.Error("recording invocation", zap.String("webhook", h.cfg.Name), zap.Error(err))
-		}
+	if v.outcome == deliveredOK || v.outcome == toRetry {
+		h.r.store.RecordAsync(v.inv, func(_ string, err error) {
+			h.logRecordErr(err)
+			p.release()
+		})
+	} else {
 		p.release()
-	})
+	}
 	p.attempted(ctx)
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hookrelay/hookrelay/internal/testutil"
 	"github.com/hookrelay/hookrelay/sender"
@@ -338,6 +339,22 @@ func TestHook_RetriesThenDeadLetters(t *testing.T) {
 	}
 	if dead[0].Attempts != 3 || dead[0].LastStatus != 503 || dead[0].LastInvocationID != "3" {
 		t.Errorf("dead letter %+v", dead[0])
+	}
+	m := f.relay.metrics
+	for _, c := range []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"deliveries retrying", promtest.ToFloat64(m.deliveries.WithLabelValues("a", store.OutcomeRetrying)), 2},
+		{"deliveries dead_lettered", promtest.ToFloat64(m.deliveries.WithLabelValues("a", store.OutcomeDeadLettered)), 1},
+		{"deliveries delivered", promtest.ToFloat64(m.deliveries.WithLabelValues("a", store.OutcomeDelivered)), 0},
+		{"dead letters", promtest.ToFloat64(m.deadLetters.WithLabelValues("a")), 1},
+		{"latency observations", float64(promtest.CollectAndCount(m.latency)), 1}, // one series
+	} {
+		if c.got != c.want {
+			t.Errorf("metric %s = %v, want %v", c.name, c.got, c.want)
+		}
 	}
 	f.settled(t, "a", 5*time.Second)
 }

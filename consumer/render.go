@@ -331,10 +331,8 @@ func (s *renderStage) finish(ctx context.Context, j *eventJob, deadline <-chan s
 			_ = j.msg.NakWithDelay(defaultRepublishDelay)
 			return
 		}
-		m.deliveries.WithLabelValues(dl.Webhook, store.OutcomeDeadLettered).Inc()
-		m.deadLetters.WithLabelValues(dl.Webhook).Inc()
 		if h := s.r.hooks[dl.Webhook]; h != nil {
-			h.count(store.OutcomeDeadLettered)
+			h.deadLettered()
 		}
 		s.r.log.Warn("delivery dead-lettered at render", zap.String("webhook", dl.Webhook), zap.String("event_id", dl.EventID), zap.String("reason", dl.Reason))
 	}
