@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -293,31 +294,13 @@ func (r *Relay) eventsStream(ctx context.Context) (jetstream.Stream, error) {
 		Replicas:   r.cfg.Replicas,
 		Metadata:   map[string]string{metadataManaged: "true"},
 	}
-	s, err := r.js.Stream(ctx, want.Name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		s, err = r.js.CreateStream(ctx, want)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			// Made meanwhile, by another replica or by hand.
-			s, err = r.js.Stream(ctx, want.Name)
-		}
-	}
-	if err != nil {
-		return nil, err
+	s, managed, err := r.ensureStream(ctx, want, false, func(c *jetstream.StreamConfig) {
+		c.Subjects, c.MaxAge = want.Subjects, want.MaxAge
+	})
+	if err != nil || managed {
+		return s, err
 	}
 	have := s.CachedInfo().Config
-	same := slices.Equal(have.Subjects, want.Subjects) && have.MaxAge == want.MaxAge
-	if !same && have.Metadata[metadataManaged] == "true" {
-		// Ours: only what the config says changes; replicas and the rest
-		// an operator may have changed since stay.
-		upd := have
-		upd.Subjects, upd.MaxAge = want.Subjects, want.MaxAge
-		if s, err = r.js.UpdateStream(ctx, upd); err != nil {
-			return nil, fmt.Errorf("updating subjects and max_age: %w", err)
-		}
-		r.log.Info("events stream updated from the config", zap.String("stream", want.Name),
-			zap.Strings("subjects", want.Subjects), zap.Duration("max_age", want.MaxAge))
-		return s, nil
-	}
 	for _, sub := range want.Subjects {
 		if !slices.ContainsFunc(have.Subjects, func(p string) bool { return subjectCovers(p, sub) }) {
 			// The server would take such a consumer and it would never
@@ -325,7 +308,7 @@ func (r *Relay) eventsStream(ctx context.Context) (jetstream.Stream, error) {
 			return nil, fmt.Errorf("stream exists with subjects %v, which do not cover events.subjects %q", have.Subjects, sub)
 		}
 	}
-	if !same || have.Storage != want.Storage {
+	if !slices.Equal(have.Subjects, want.Subjects) || have.MaxAge != want.MaxAge || have.Storage != want.Storage {
 		r.log.Warn("events stream was not made by hookrelay and has other settings than the config; using it as it is",
 			zap.String("stream", want.Name),
 			zap.Strings("subjects", have.Subjects), zap.Strings("config_subjects", want.Subjects),
@@ -348,26 +331,45 @@ func (r *Relay) deliveriesStream(ctx context.Context) error {
 		Replicas:   r.cfg.Replicas,
 		Metadata:   map[string]string{metadataManaged: "true"},
 	}
-	s, err := r.js.Stream(ctx, want.Name)
+	_, _, err := r.ensureStream(ctx, want, true, func(c *jetstream.StreamConfig) {
+		c.Subjects, c.Duplicates = want.Subjects, want.Duplicates
+	})
+	return err
+}
+
+// ensureStream returns the stream want names, creating it from want when it
+// is missing. On a stream the relay made (marked so in its metadata, or any
+// stream of that name when mine is set), own sets the fields the relay
+// owns, and the stream is updated when that changes it; what an operator
+// changed besides stays. Any other stream is returned as it is, with
+// managed false.
+func (r *Relay) ensureStream(ctx context.Context, want jetstream.StreamConfig, mine bool, own func(*jetstream.StreamConfig)) (s jetstream.Stream, managed bool, err error) {
+	s, err = r.js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = r.js.CreateStream(ctx, want)
-		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return err
+		s, err = r.js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// Made meanwhile, by another replica or by hand.
+			s, err = r.js.Stream(ctx, want.Name)
 		}
-		// Made meanwhile, by another replica.
-		s, err = r.js.Stream(ctx, want.Name)
 	}
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	have := s.CachedInfo().Config
-	if slices.Equal(have.Subjects, want.Subjects) && have.Duplicates == want.Duplicates {
-		return nil
+	if !mine && have.Metadata[metadataManaged] != "true" {
+		return s, false, nil
 	}
 	upd := have
-	upd.Subjects, upd.Duplicates = want.Subjects, want.Duplicates
-	_, err = r.js.UpdateStream(ctx, upd)
-	return err
+	own(&upd)
+	if reflect.DeepEqual(upd, have) {
+		return s, true, nil
+	}
+	if s, err = r.js.UpdateStream(ctx, upd); err != nil {
+		return nil, true, fmt.Errorf("updating it from the config: %w", err)
+	}
+	r.log.Info("stream updated from the config", zap.String("stream", want.Name),
+		zap.Strings("subjects", upd.Subjects), zap.Duration("max_age", upd.MaxAge), zap.Duration("duplicates", upd.Duplicates))
+	return s, true, nil
 }
 
 // metadataManaged marks, in a stream's metadata, a stream hookrelay made.
