@@ -288,48 +288,34 @@ func (d *jsonDecoder) strEscaped(start, i int) (string, bool) {
 		if i+1 >= len(s) {
 			return "", false
 		}
-		switch e := s[i+1]; e {
-		case '"', '\\', '/':
-			buf = append(buf, e)
+		if c := unescaped[s[i+1]]; c != 0 {
+			buf = append(buf, c)
 			i += 2
-		case 'b':
-			buf = append(buf, '\b')
-			i += 2
-		case 'f':
-			buf = append(buf, '\f')
-			i += 2
-		case 'n':
-			buf = append(buf, '\n')
-			i += 2
-		case 'r':
-			buf = append(buf, '\r')
-			i += 2
-		case 't':
-			buf = append(buf, '\t')
-			i += 2
-		case 'u':
-			r := hex4(s, i)
-			if r < 0 {
-				return "", false
-			}
-			i += 6
-			if utf16.IsSurrogate(r) {
-				if r2 := hex4(s, i); r2 >= 0 {
-					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-						buf = utf8.AppendRune(buf, dec)
-						i += 6
-						continue
-					}
-				}
-				r = utf8.RuneError
-			}
-			buf = utf8.AppendRune(buf, r)
-		default:
-			return "", false
+			continue
 		}
+		r := hex4(s, i)
+		if r < 0 {
+			return "", false // neither a one-letter escape nor \uXXXX
+		}
+		i += 6
+		if utf16.IsSurrogate(r) {
+			if r2 := hex4(s, i); r2 >= 0 {
+				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+					buf = utf8.AppendRune(buf, dec)
+					i += 6
+					continue
+				}
+			}
+			r = utf8.RuneError
+		}
+		buf = utf8.AppendRune(buf, r)
 	}
 	return "", false
 }
+
+// unescaped maps the letter of each one-letter JSON escape to the byte it
+// stands for (0 for any other byte).
+var unescaped = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 // hex4 returns the rune of a \uXXXX escape at s[i:], or -1.
 func hex4(s string, i int) rune {

@@ -118,52 +118,28 @@ func decodeStringBody(s string) string {
 			continue
 		}
 		i++
-		switch s[i] {
-		case '"', '\\', '/':
-			b.WriteByte(s[i])
-		case 'b':
-			b.WriteByte('\b')
-		case 'f':
-			b.WriteByte('\f')
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 't':
-			b.WriteByte('\t')
-		case 'u':
-			r, n := decodeU(s[i+1:])
-			if n == 0 {
-				b.WriteString(`\u`)
-				continue
-			}
-			if utf16.IsSurrogate(r) {
-				if r2, n2 := decodeU(strings.TrimPrefix(s[i+1+n:], `\u`)); n2 > 0 && strings.HasPrefix(s[i+1+n:], `\u`) {
-					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-						b.WriteRune(dec)
-						i += n + 2 + n2
-						continue
-					}
-				}
-			}
-			b.WriteRune(r)
-			i += n
-		default:
+		if c := unescaped[s[i]]; c != 0 {
+			b.WriteByte(c)
+			continue
+		}
+		r := hex4(s, i-1)
+		if r < 0 {
+			// Not an escape JSON knows: kept as written.
 			b.WriteByte('\\')
 			b.WriteByte(s[i])
+			continue
 		}
+		i += 4
+		if utf16.IsSurrogate(r) {
+			if r2 := hex4(s, i+1); r2 >= 0 {
+				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+					b.WriteRune(dec)
+					i += 6
+					continue
+				}
+			}
+		}
+		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// decodeU parses 4 hex digits at the start of s.
-func decodeU(s string) (rune, int) {
-	if len(s) < 4 {
-		return 0, 0
-	}
-	v, err := strconv.ParseUint(s[:4], 16, 32)
-	if err != nil {
-		return 0, 0
-	}
-	return rune(v), 4
 }
