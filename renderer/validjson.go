@@ -45,9 +45,9 @@ func (v *jsonValidator) value(i, depth int) (int, bool) {
 	}
 	switch c := b[i]; {
 	case c == '{':
-		return v.object(i+1, depth+1)
+		return v.container(i+1, depth+1, '}')
 	case c == '[':
-		return v.array(i+1, depth+1)
+		return v.container(i+1, depth+1, ']')
 	case c == '"':
 		return validString(b, i+1)
 	case c == '-' || (c >= '0' && c <= '9'):
@@ -62,57 +62,39 @@ func (v *jsonValidator) value(i, depth int) (int, bool) {
 	return i, false
 }
 
-// object checks an object whose '{' ends just before i.
-func (v *jsonValidator) object(i, depth int) (int, bool) {
+// container checks an object (closing '}') or an array (closing ']') whose
+// opening byte ends just before i.
+func (v *jsonValidator) container(i, depth int, closing byte) (int, bool) {
 	if depth > maxValidateDepth {
 		v.tooDeep = true
 		return i, false
 	}
 	b := v.b
 	i = skipJSONSpace(b, i)
-	if i < len(b) && b[i] == '}' {
-		return i + 1, true
-	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return i, false
-		}
-		var ok bool
-		if i, ok = validString(b, i+1); !ok {
-			return i, false
-		}
-		i = skipJSONSpace(b, i)
-		if i >= len(b) || b[i] != ':' {
-			return i, false
-		}
-		if i, ok = v.value(skipJSONSpace(b, i+1), depth); !ok {
-			return i, false
-		}
-		var done bool
-		if i, done, ok = afterElement(b, i, '}'); !ok || done {
-			return i, ok
-		}
-	}
-}
-
-// array checks an array whose '[' ends just before i.
-func (v *jsonValidator) array(i, depth int) (int, bool) {
-	if depth > maxValidateDepth {
-		v.tooDeep = true
-		return i, false
-	}
-	b := v.b
-	i = skipJSONSpace(b, i)
-	if i < len(b) && b[i] == ']' {
+	if i < len(b) && b[i] == closing {
 		return i + 1, true
 	}
 	for {
 		var ok bool
+		if closing == '}' {
+			// A member: its key and colon, then the value.
+			if i >= len(b) || b[i] != '"' {
+				return i, false
+			}
+			if i, ok = validString(b, i+1); !ok {
+				return i, false
+			}
+			i = skipJSONSpace(b, i)
+			if i >= len(b) || b[i] != ':' {
+				return i, false
+			}
+			i = skipJSONSpace(b, i+1)
+		}
 		if i, ok = v.value(i, depth); !ok {
 			return i, false
 		}
 		var done bool
-		if i, done, ok = afterElement(b, i, ']'); !ok || done {
+		if i, done, ok = afterElement(b, i, closing); !ok || done {
 			return i, ok
 		}
 	}
