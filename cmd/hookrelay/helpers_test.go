@@ -143,22 +143,8 @@ type testDaemon struct {
 	env  map[string]string
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) Sync() error { return nil }
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink tests read while the code under test writes.
+type syncBuffer = testutil.SyncBuffer
 
 // baseConfig is the non-webhook part of a test config; %s is the temp dir.
 const baseConfig = `

@@ -1115,23 +1115,8 @@ func TestSink_ServeHTTP_NoAPIKey(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink tests read while the code under test writes.
+type syncBuffer = testutil.SyncBuffer
 
 // Ensure RunTally prints a line per interval with rates from the injected
 // clock, and returns when its context ends.

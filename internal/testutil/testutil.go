@@ -2,6 +2,8 @@
 package testutil
 
 import (
+	"bytes"
+	"sync"
 	"testing"
 	"time"
 )
@@ -20,4 +22,28 @@ func CheckFor(tb testing.TB, total, every time.Duration, f func() error) {
 		time.Sleep(every)
 	}
 	tb.Fatalf("condition not met after %v: %v", total, err)
+}
+
+// SyncBuffer is a bytes.Buffer that one goroutine may write while another
+// reads it: a log sink for a component under test. Sync makes it a
+// zapcore.WriteSyncer.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// Sync does nothing: the bytes are already in memory.
+func (s *SyncBuffer) Sync() error { return nil }
+
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
