@@ -128,13 +128,7 @@ func TestHook_PackedMessageForPlainWebhook(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		_, dead, _ := f.store.snapshot()
-		if len(dead) != 2 {
-			return fmt.Errorf("%d dead letters", len(dead))
-		}
-		return nil
-	})
+	f.waitDead(t, 2, 10*time.Second)
 	_, dead, _ := f.store.snapshot()
 	if dead[0].DeliveryID != "d1" || string(dead[1].Body) != `{"a":2}` {
 		t.Errorf("dead letters %+v", dead)
@@ -285,13 +279,7 @@ func TestHook_PackedBodiesForBatchingWebhook(t *testing.T) {
 	f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 2, MaxAttempts: 3, Batch: &BatchPolicy{MaxEvents: 10, MaxBytes: 1 << 20, MaxWait: 10 * time.Millisecond}}},
 		map[string]Sender{"a": bs})
 	f.publishBodies(t, "a", 3)
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		_, dead, _ := f.store.snapshot()
-		if len(dead) != 3 {
-			return fmt.Errorf("%d dead letters", len(dead))
-		}
-		return nil
-	})
+	f.waitDead(t, 3, 10*time.Second)
 	if n := bs.batches.Load(); n != 0 {
 		t.Errorf("%d batches sent", n)
 	}

@@ -191,6 +191,17 @@ func (f *fixture) publish(tb testing.TB, payloads ...string) {
 	}
 }
 
+// waitDead waits until the store holds n dead letters.
+func (f *fixture) waitDead(tb testing.TB, n int, total time.Duration) {
+	tb.Helper()
+	checkFor(tb, total, 10*time.Millisecond, func() error {
+		if _, dead, _ := f.store.snapshot(); len(dead) != n {
+			return fmt.Errorf("%d dead letters, want %d", len(dead), n)
+		}
+		return nil
+	})
+}
+
 // settled waits until webhook's sender consumer has nothing pending or
 // unacknowledged.
 func (f *fixture) settled(tb testing.TB, webhook string, total time.Duration) {
@@ -317,13 +328,7 @@ func TestHook_RetriesThenDeadLetters(t *testing.T) {
 	}}
 	f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 2, MaxAttempts: 3}}, map[string]Sender{"a": s})
 	f.publish(t, "x")
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		_, dead, _ := f.store.snapshot()
-		if len(dead) != 1 {
-			return fmt.Errorf("%d dead letters", len(dead))
-		}
-		return nil
-	})
+	f.waitDead(t, 1, 10*time.Second)
 	invs, dead, _ := f.store.snapshot()
 	if len(invs) != 3 {
 		t.Fatalf("%d invocations, want 3", len(invs))
@@ -382,13 +387,7 @@ func TestHook_BreakerOpenCostsNoAttempt(t *testing.T) {
 	}
 	f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 1, MaxAttempts: 2}}, map[string]Sender{"a": s})
 	f.publish(t, "x")
-	checkFor(t, 20*time.Second, 10*time.Millisecond, func() error {
-		_, dead, _ := f.store.snapshot()
-		if len(dead) != 1 {
-			return fmt.Errorf("%d dead letters", len(dead))
-		}
-		return nil
-	})
+	f.waitDead(t, 1, 20*time.Second)
 	invs, dead, _ := f.store.snapshot()
 	if len(invs) != 1 || invs[0].Attempt != 1 || dead[0].Attempts != 1 {
 		t.Fatalf("invocations %+v dead %+v", invs, dead)
