@@ -72,16 +72,7 @@ func (d *jsonDecoder) document() (map[string]any, bool) {
 }
 
 // skipSpace advances past JSON whitespace.
-func (d *jsonDecoder) skipSpace() {
-	for d.i < len(d.s) {
-		switch d.s[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
+func (d *jsonDecoder) skipSpace() { d.i = skipJSONSpace(d.s, d.i) }
 
 // value decodes the value at d.i.
 func (d *jsonDecoder) value() (any, bool) {

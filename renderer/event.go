@@ -165,9 +165,13 @@ func jsonKind(v any) string {
 // isJSONNumber reports whether s is a JSON number literal.
 func isJSONNumber(s string) bool { return numberEnd(s, 0) == len(s) }
 
+// jsonText is what the JSON scanners read: a payload as a string or as
+// bytes.
+type jsonText interface{ ~string | ~[]byte }
+
 // numberEnd returns where the JSON number literal starting at s[i] ends,
 // or -1 when no number starts there.
-func numberEnd(s string, i int) int {
+func numberEnd[T jsonText](s T, i int) int {
 	if i < len(s) && s[i] == '-' {
 		i++
 	}
@@ -200,7 +204,7 @@ func numberEnd(s string, i int) int {
 	return i
 }
 
-func digitsEnd(s string, i int) int {
+func digitsEnd[T jsonText](s T, i int) int {
 	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
 		i++
 	}

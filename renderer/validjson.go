@@ -25,7 +25,7 @@ type jsonValidator struct {
 }
 
 // skipJSONSpace returns the index of the first non-whitespace byte at or after i.
-func skipJSONSpace(b []byte, i int) int {
+func skipJSONSpace[T jsonText](b T, i int) int {
 	for i < len(b) {
 		switch b[i] {
 		case ' ', '\t', '\n', '\r':
@@ -155,43 +155,10 @@ func isHex(c byte) bool {
 
 // validNumber checks a number starting at i and returns the index after it.
 func validNumber(b []byte, i int) (int, bool) {
-	if b[i] == '-' {
-		i++
+	if e := numberEnd(b, i); e >= 0 {
+		return e, true
 	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	default:
-		return i, false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return i, false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return i, false
-		}
-	}
-	return i, true
+	return i, false
 }
 
 // validLiteral checks that lit starts at i.
