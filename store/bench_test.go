@@ -44,13 +44,7 @@ func BenchmarkRecordAsync_Paced(b *testing.B) {
 		invs[i] = renderedInvocation(i)
 	}
 	s := mustOpen(b, Options{})
-	var wg sync.WaitGroup
-	done := func(_ string, err error) {
-		if err != nil {
-			b.Error(err)
-		}
-		wg.Done()
-	}
+	wg, done := recordDone(b)
 	commits := s.Stats().Commits
 	written := writtenBytes()
 	cpu := cpuTime()
@@ -75,6 +69,18 @@ func BenchmarkRecordAsync_Paced(b *testing.B) {
 	}
 }
 
+// recordDone is a RecordAsync callback that fails the benchmark on an error
+// and counts down the returned WaitGroup.
+func recordDone(b *testing.B) (*sync.WaitGroup, func(string, error)) {
+	wg := &sync.WaitGroup{}
+	return wg, func(_ string, err error) {
+		if err != nil {
+			b.Error(err)
+		}
+		wg.Done()
+	}
+}
+
 // cpuTime returns the user and system CPU time this process has used.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
@@ -88,13 +94,7 @@ func cpuTime() time.Duration {
 // reports records/s and the bytes the process wrote per record.
 func benchRecordAsync(b *testing.B, next func(i int) Invocation) {
 	s := mustOpen(b, Options{})
-	var wg sync.WaitGroup
-	done := func(_ string, err error) {
-		if err != nil {
-			b.Error(err)
-		}
-		wg.Done()
-	}
+	wg, done := recordDone(b)
 	commits := s.Stats().Commits
 	written := writtenBytes()
 	b.SetParallelism(4)

@@ -29,15 +29,10 @@ func benchHandler(b *testing.B, opts Options, path string, body []byte, gz bool,
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		rd := bytes.NewReader(body)
-		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://sink"+path, io.NopCloser(rd))
+		req, err := sinkRequest("http://sink"+path, io.NopCloser(rd), gz)
 		if err != nil {
 			b.Error(err)
 			return
-		}
-		req.Header.Set("Authorization", "Bearer "+testKey)
-		req.Header.Set("Content-Type", "application/json")
-		if gz {
-			req.Header.Set("Content-Encoding", "gzip")
 		}
 		w := &discardWriter{h: make(http.Header)}
 		for pb.Next() {
@@ -69,15 +64,10 @@ func benchHTTP(b *testing.B, opts Options, path string, body []byte, gz bool, en
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, srv.URL+path, bytes.NewReader(body))
+			req, err := sinkRequest(srv.URL+path, bytes.NewReader(body), gz)
 			if err != nil {
 				b.Error(err)
 				return
-			}
-			req.Header.Set("Authorization", "Bearer "+testKey)
-			req.Header.Set("Content-Type", "application/json")
-			if gz {
-				req.Header.Set("Content-Encoding", "gzip")
 			}
 			resp, err := client.Do(req)
 			if err != nil {
@@ -93,6 +83,20 @@ func benchHTTP(b *testing.B, opts Options, path string, body []byte, gz bool, en
 		}
 	})
 	report(b, s, entries, time.Since(start))
+}
+
+// sinkRequest is an authorized JSON POST of body to url, gzipped when gz.
+func sinkRequest(url string, body io.Reader, gz bool) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	req.Header.Set("Content-Type", "application/json")
+	if gz {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	return req, nil
 }
 
 func report(b *testing.B, s *Sink, entries int, elapsed time.Duration) {
