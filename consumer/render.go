@@ -177,7 +177,8 @@ func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
 				})
 				continue
 			}
-			if h := s.r.hooks[d.Webhook]; h != nil && h.packing() && !(j.again && h.batch == nil) {
+			h := s.r.hooks[d.Webhook]
+			if h != nil && h.packing() && (h.batch != nil || !j.again) {
 				// Batching webhooks, and those sending many requests at
 				// once, get their deliveries packed, many to a message,
 				// below; but a redelivered event's request bodies go one
@@ -193,7 +194,7 @@ func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
 				continue
 			}
 			m := s.r.deliveryMsg(d.Webhook, id, j.eventID, j.routed.EventType, d.Body)
-			if h := s.r.hooks[d.Webhook]; h != nil && h.cfg.Ordered {
+			if h != nil && h.cfg.Ordered {
 				// An ordered webhook's deliveries are stored one by one, and
 				// after a failure none behind it is, so a retry cannot
 				// overtake: the failed event and those after it come back
