@@ -43,6 +43,7 @@ bench: build
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzRender -fuzztime 60s ./renderer
 	$(GO) test -run '^$$' -fuzz FuzzDecodeEvent -fuzztime 60s ./renderer
+	$(GO) test -run '^$$' -fuzz FuzzFields_DecodeEvent -fuzztime 60s ./renderer
 
 vet:
 	$(GO) vet ./...

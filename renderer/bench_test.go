@@ -29,6 +29,25 @@ func BenchmarkDecodeEvent(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeEvent_SeedFields decodes a ~1 KB event building only what
+// the seed template reads.
+func BenchmarkDecodeEvent_SeedFields(b *testing.B) {
+	tpl, err := CompileTemplate(string(readFile(b, "testdata/seed/template.hbs")), true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := NewFields()
+	f.AddTemplate(tpl)
+	payload := Sample(RequestCreated, 0)
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.DecodeEvent(payload, 1<<20); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkPipeline decodes, matches (against filtered webhooks) and renders
 // the seed template: the per-event hot path.
 func BenchmarkPipeline(b *testing.B) {

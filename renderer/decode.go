@@ -34,10 +34,13 @@ var decoderPool = sync.Pool{New: func() any {
 // gives the answer and the exact error. When ok is true the tree is the one
 // encoding/json decodes: duplicate keys keep the last value, and escapes,
 // including invalid surrogates, decode the same way.
-func decodeObject(b []byte) (root map[string]any, ok bool) {
+//
+// keep, when not nil, says which members to build: the others are checked
+// and skipped (see Fields).
+func decodeObject(b []byte, keep *fieldNode) (root map[string]any, ok bool) {
 	d := decoderPool.Get().(*jsonDecoder)
 	d.s, d.i, d.depth = string(b), 0, 0
-	root, ok = d.document()
+	root, ok = d.document(keep)
 	if !ok {
 		// A successful decode leaves the stacks empty and cleared; a
 		// failed one may leave values behind.
@@ -57,13 +60,13 @@ func decodeObject(b []byte) (root map[string]any, ok bool) {
 const maxPooledStack = 4096
 
 // document decodes the whole input as one object.
-func (d *jsonDecoder) document() (map[string]any, bool) {
+func (d *jsonDecoder) document(keep *fieldNode) (map[string]any, bool) {
 	d.skipSpace()
 	if d.i >= len(d.s) || d.s[d.i] != '{' {
 		return nil, false
 	}
 	d.i++
-	root, ok := d.object()
+	root, ok := d.object(keep)
 	if !ok {
 		return nil, false
 	}
@@ -74,8 +77,9 @@ func (d *jsonDecoder) document() (map[string]any, bool) {
 // skipSpace advances past JSON whitespace.
 func (d *jsonDecoder) skipSpace() { d.i = skipJSONSpace(d.s, d.i) }
 
-// value decodes the value at d.i.
-func (d *jsonDecoder) value() (any, bool) {
+// value decodes the value at d.i, building only what keep keeps of it (nil:
+// all of it).
+func (d *jsonDecoder) value(keep *fieldNode) (any, bool) {
 	if d.i >= len(d.s) {
 		return nil, false
 	}
@@ -89,14 +93,14 @@ func (d *jsonDecoder) value() (any, bool) {
 		return s, true
 	case c == '{':
 		d.i++
-		m, ok := d.object()
+		m, ok := d.object(keep)
 		if !ok {
 			return nil, false
 		}
 		return m, true
 	case c == '[':
 		d.i++
-		return d.array()
+		return d.array(keep)
 	case c == '-' || (c >= '0' && c <= '9'):
 		return d.number()
 	case c == 't':
@@ -118,8 +122,17 @@ func (d *jsonDecoder) literal(lit string) bool {
 	return true
 }
 
-// object decodes an object whose '{' has been consumed.
-func (d *jsonDecoder) object() (map[string]any, bool) {
+// skip checks the value at d.i and moves past it without building it.
+func (d *jsonDecoder) skip() bool {
+	v := jsonValidator[string]{b: d.s}
+	i, ok := v.value(d.i, d.depth)
+	d.i = i
+	return ok
+}
+
+// object decodes an object whose '{' has been consumed. When keep is not
+// nil only the members it names are built.
+func (d *jsonDecoder) object(keep *fieldNode) (map[string]any, bool) {
 	if d.depth++; d.depth > maxFastDecodeDepth {
 		return nil, false
 	}
@@ -145,12 +158,21 @@ func (d *jsonDecoder) object() (map[string]any, bool) {
 		}
 		d.i++
 		d.skipSpace()
-		v, ok := d.value()
-		if !ok {
+		var sub *fieldNode
+		want := true
+		if keep != nil {
+			sub, want = keep.kids[k]
+		}
+		if want {
+			v, ok := d.value(sub)
+			if !ok {
+				return nil, false
+			}
+			d.keys = append(d.keys, k)
+			d.vals = append(d.vals, v)
+		} else if !d.skip() {
 			return nil, false
 		}
-		d.keys = append(d.keys, k)
-		d.vals = append(d.vals, v)
 		if done, ok := d.afterElement('}'); !ok {
 			return nil, false
 		} else if done {
@@ -191,8 +213,9 @@ func (d *jsonDecoder) afterElement(closing byte) (done, ok bool) {
 	return false, false
 }
 
-// array decodes an array whose '[' has been consumed.
-func (d *jsonDecoder) array() (any, bool) {
+// array decodes an array whose '[' has been consumed. When keep is not nil
+// each element keeps keep.elem.
+func (d *jsonDecoder) array(keep *fieldNode) (any, bool) {
 	if d.depth++; d.depth > maxFastDecodeDepth {
 		return nil, false
 	}
@@ -203,8 +226,12 @@ func (d *jsonDecoder) array() (any, bool) {
 		d.depth--
 		return []any{}, true
 	}
+	var elem *fieldNode
+	if keep != nil {
+		elem = keep.elem
+	}
 	for {
-		v, ok := d.value()
+		v, ok := d.value(elem)
 		if !ok {
 			return nil, false
 		}

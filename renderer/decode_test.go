@@ -64,7 +64,7 @@ var decodeCases = []struct {
 // decodeObject.
 func compareDecode(tb testing.TB, b []byte) {
 	tb.Helper()
-	fast, ok := decodeObject(b)
+	fast, ok := decodeObject(b, nil)
 	std, err := decodeStd(b)
 	switch {
 	case ok && err != nil:
@@ -119,7 +119,7 @@ func TestDecodeEvent_MatchesEncodingJSON(t *testing.T) {
 // decoded strings do not change when the input buffer is reused.
 func TestDecodeObject_InputReuse(t *testing.T) {
 	b := []byte(`{"a":"first","b":["x",{"c":"y"}]}`)
-	m, ok := decodeObject(b)
+	m, ok := decodeObject(b, nil)
 	if !ok {
 		t.Fatal("rejected")
 	}

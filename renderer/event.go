@@ -32,6 +32,11 @@ type Event struct {
 // ErrTooLarge, ErrEmpty, ErrInvalidUTF8, ErrMalformed, ErrNotObject or
 // ErrUnknownEventType and says where the problem is.
 func DecodeEvent(b []byte, maxBytes int) (*Event, error) {
+	return decodeEvent(b, maxBytes, nil)
+}
+
+// decodeEvent is DecodeEvent building only what keep keeps (nil: all).
+func decodeEvent(b []byte, maxBytes int, keep *fieldNode) (*Event, error) {
 	if maxBytes > 0 && len(b) > maxBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit is %d", ErrTooLarge, len(b), maxBytes)
 	}
@@ -42,8 +47,9 @@ func DecodeEvent(b []byte, maxBytes int) (*Event, error) {
 		return nil, fmt.Errorf("%w: invalid byte at offset %d", ErrInvalidUTF8, invalidUTF8Offset(b))
 	}
 
-	root, ok := decodeObject(b)
+	root, ok := decodeObject(b, keep)
 	if !ok {
+		// The whole tree, from the decoder that names every problem.
 		var err error
 		if root, err = decodeStd(b); err != nil {
 			return nil, err

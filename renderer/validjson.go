@@ -10,7 +10,7 @@ const maxValidateDepth = 512
 // json.Valid (which, like this, does not check UTF-8 inside strings), in
 // one pass without the scanner's per-byte state calls.
 func validJSON(b []byte) bool {
-	v := jsonValidator{b: b}
+	v := jsonValidator[[]byte]{b: b}
 	i, ok := v.value(skipJSONSpace(b, 0), 0)
 	if v.tooDeep {
 		return json.Valid(b)
@@ -18,9 +18,9 @@ func validJSON(b []byte) bool {
 	return ok && skipJSONSpace(b, i) == len(b)
 }
 
-// jsonValidator checks one document.
-type jsonValidator struct {
-	b       []byte
+// jsonValidator checks one document, held as bytes or as a string.
+type jsonValidator[T jsonText] struct {
+	b       T
 	tooDeep bool // nesting went past maxValidateDepth
 }
 
@@ -38,7 +38,7 @@ func skipJSONSpace[T jsonText](b T, i int) int {
 }
 
 // value checks the value starting at i and returns the index after it.
-func (v *jsonValidator) value(i, depth int) (int, bool) {
+func (v *jsonValidator[T]) value(i, depth int) (int, bool) {
 	b := v.b
 	if i >= len(b) {
 		return i, false
@@ -64,7 +64,7 @@ func (v *jsonValidator) value(i, depth int) (int, bool) {
 
 // container checks an object (closing '}') or an array (closing ']') whose
 // opening byte ends just before i.
-func (v *jsonValidator) container(i, depth int, closing byte) (int, bool) {
+func (v *jsonValidator[T]) container(i, depth int, closing byte) (int, bool) {
 	if depth > maxValidateDepth {
 		v.tooDeep = true
 		return i, false
@@ -102,7 +102,7 @@ func (v *jsonValidator) container(i, depth int, closing byte) (int, bool) {
 
 // afterElement checks what follows an element of an object or array: a
 // comma (more follows) or the closing byte (done).
-func afterElement(b []byte, i int, closing byte) (next int, done, ok bool) {
+func afterElement[T jsonText](b T, i int, closing byte) (next int, done, ok bool) {
 	i = skipJSONSpace(b, i)
 	if i >= len(b) {
 		return i, false, false
@@ -118,7 +118,7 @@ func afterElement(b []byte, i int, closing byte) (next int, done, ok bool) {
 
 // validString checks a string whose opening quote ends just before i and
 // returns the index after its closing quote.
-func validString(b []byte, i int) (int, bool) {
+func validString[T jsonText](b T, i int) (int, bool) {
 	for i < len(b) {
 		c := b[i]
 		switch {
@@ -154,7 +154,7 @@ func isHex(c byte) bool {
 }
 
 // validNumber checks a number starting at i and returns the index after it.
-func validNumber(b []byte, i int) (int, bool) {
+func validNumber[T jsonText](b T, i int) (int, bool) {
 	if e := numberEnd(b, i); e >= 0 {
 		return e, true
 	}
@@ -162,7 +162,7 @@ func validNumber(b []byte, i int) (int, bool) {
 }
 
 // validLiteral checks that lit starts at i.
-func validLiteral(b []byte, i int, lit string) (int, bool) {
+func validLiteral[T jsonText](b T, i int, lit string) (int, bool) {
 	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
 		return i, false
 	}

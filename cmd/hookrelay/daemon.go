@@ -32,13 +32,15 @@ type Daemon struct {
 	cfg *config.Config
 	log *zap.Logger
 
-	ns  *server.Server
-	nc  *nats.Conn
-	js  jetstream.JetStream
-	st  *store.Store
-	rd  *renderer.Renderer
-	rel *consumer.Relay
-	reg *prometheus.Registry
+	ns *server.Server
+	nc *nats.Conn
+	js jetstream.JetStream
+	st *store.Store
+	rd *renderer.Renderer
+	// fields is what the webhooks read of an event; Route builds only that.
+	fields *renderer.Fields
+	rel    *consumer.Relay
+	reg    *prometheus.Registry
 
 	senders     map[string]*sender.Sender
 	testSenders map[string]*sender.Sender
@@ -76,6 +78,11 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 
 	if d.coralogix, err = coralogixRenderers(cfg); err != nil {
 		return nil, userError{err}
+	}
+	d.fields = renderer.NewFields()
+	d.fields.AddRenderer(rd)
+	for _, cx := range d.coralogix {
+		d.fields.AddCoralogix(cx)
 	}
 	d.senders = make(map[string]*sender.Sender, len(cfg.Webhooks))
 	d.testSenders = make(map[string]*sender.Sender, len(cfg.Webhooks))

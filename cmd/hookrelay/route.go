@@ -38,7 +38,7 @@ var rejectReasons = []struct {
 // webhook. A target (the Manual trigger through the admin API) restricts the
 // event to that one webhook, whatever its filters say.
 func (d *Daemon) Route(payload []byte, target string) (consumer.Routed, error) {
-	ev, err := renderer.DecodeEvent(payload, d.cfg.Events.MaxEventBytes)
+	ev, err := d.fields.DecodeEvent(payload, d.cfg.Events.MaxEventBytes)
 	if err != nil {
 		reason := "invalid"
 		for _, r := range rejectReasons {
