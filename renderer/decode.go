@@ -268,18 +268,17 @@ func (d *jsonDecoder) number() (any, bool) {
 // without escapes is a slice of the input.
 func (d *jsonDecoder) str() (string, bool) {
 	s, start := d.s, d.i
-	for i := start; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"':
-			d.i = i + 1
-			return s[start:i], true
-		case c == '\\':
-			return d.strEscaped(start, i)
-		case c < 0x20:
-			return "", false
-		}
+	i := plainEnd(s, start)
+	switch {
+	case i >= len(s):
+		return "", false
+	case s[i] == '"':
+		d.i = i + 1
+		return s[start:i], true
+	case s[i] == '\\':
+		return d.strEscaped(start, i)
 	}
-	return "", false
+	return "", false // a control character
 }
 
 // strEscaped decodes a string with escapes: s[start:i] holds no escape and

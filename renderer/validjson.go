@@ -120,6 +120,10 @@ func afterElement[T jsonText](b T, i int, closing byte) (next int, done, ok bool
 // returns the index after its closing quote.
 func validString[T jsonText](b T, i int) (int, bool) {
 	for i < len(b) {
+		i = plainEnd(b, i)
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -142,11 +146,30 @@ func validString[T jsonText](b T, i int) (int, bool) {
 				return i, false
 			}
 		default:
-			i++
+			i++ // not reached: plainEnd stops only at the cases above
 		}
 	}
 	return i, false
 }
+
+// plainEnd returns the index of the first byte at or after i that ends a
+// run of plain string content: a quote, a backslash or a control
+// character; len(b) when there is none.
+func plainEnd[T jsonText](b T, i int) int {
+	for i < len(b) && !strStop[b[i]] {
+		i++
+	}
+	return i
+}
+
+// strStop marks the bytes that end plain string content.
+var strStop = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 // isHex reports whether c is a hexadecimal digit.
 func isHex(c byte) bool {
