@@ -25,6 +25,11 @@ type Event struct {
 	Data map[string]any
 	// Root is the whole payload: what templates see.
 	Root map[string]any
+
+	// decoded is set by DecodeEvent: every value in the tree is one the
+	// decoder makes (valid UTF-8 strings, json.Number of valid number
+	// text, bools, nil, maps and slices of those).
+	decoded bool
 }
 
 // DecodeEvent decodes and validates one event payload. When maxBytes > 0,
@@ -56,7 +61,7 @@ func decodeEvent(b []byte, maxBytes int, keep *fieldNode) (*Event, error) {
 		}
 	}
 
-	ev := &Event{Root: root}
+	ev := &Event{Root: root, decoded: true}
 	switch t := root["event_type"].(type) {
 	case string:
 		ev.Type = t

@@ -104,6 +104,40 @@ func fastMustache(s *ast.MustacheStatement) (depth int, parts []string, ok bool)
 	return depth, parts, true
 }
 
+// alwaysJSON reports whether the template, read as JSON, is valid for every
+// value a decoded event can put in each mustache, so that its output needs
+// no check. Every mustache must be escaped for its place (none raw). It is
+// checked by rendering the literal text with sample values: in value
+// position each of a string, numbers, literals and containers, which are
+// all accepted together only where the grammar takes a whole JSON value;
+// inside a string, text holding a quote and a backslash, whose escapes
+// leave the document valid only if the place really is inside a string.
+func (ft *fastTemplate) alwaysJSON() bool {
+	for _, sample := range alwaysJSONSamples {
+		var b []byte
+		for _, s := range ft.segs {
+			b = append(b, s.lit...)
+			switch {
+			case s.depth == rawMode:
+				return false
+			case s.depth == 0:
+				b = append(b, sample...)
+			default:
+				b = appendValue(b, `q"\`+"\n", s.depth)
+			}
+		}
+		b = append(b, ft.tail...)
+		if !validJSON(b) {
+			return false
+		}
+	}
+	return true
+}
+
+// alwaysJSONSamples are the value-position samples of alwaysJSON: one of
+// each kind a mustache can print there.
+var alwaysJSONSamples = []string{`""`, `"s"`, `0`, `-1.5`, `true`, `false`, `null`, `{}`, `[]`, `{"a":[1,"b"]}`}
+
 // render appends the template's output for root to dst. ok is false when a
 // value is of a kind only raymond resolves exactly (a negative index, a
 // method on a json.Number, a type a decoded event never holds); the caller

@@ -66,10 +66,11 @@ func compareFastPath(tb testing.TB, tpl *Template, ev *Event) bool {
 		tb.Fatalf("template has no fast form:\n%s", tpl.Source())
 	}
 	var root map[string]any
+	valid := false
 	if ev != nil {
-		root = ev.Root
+		root, valid = ev.Root, tpl.alwaysJSON && ev.decoded
 	}
-	fastOut, ok, fastErr := tpl.renderFast(root)
+	fastOut, ok, fastErr := tpl.renderFast(root, valid)
 	if !ok {
 		return false
 	}
@@ -249,4 +250,52 @@ func FuzzTemplate_FastPath(f *testing.F) {
 			compareFastPath(t, tpl, diffEvent(v))
 		}
 	})
+}
+
+// Ensure a JSON template skips the output check only where every value it
+// can print keeps the body valid JSON.
+func TestTemplate_AlwaysJSON(t *testing.T) {
+	seed := string(readFile(t, "testdata/seed/template.hbs"))
+	deep := string(readFile(t, "testdata/nested_depth3/template.hbs"))
+	for _, c := range []struct {
+		src  string
+		want bool
+	}{
+		{seed, true},
+		{deep, true},
+		{`{"a": {{ x }}, "b": [{{ y }}, "{{ z }}"], "c": "{\"d\": {{ x }}}"}`, true},
+		{`{"a": {{~ x ~}} }`, true},
+		{`{"a": 1{{ x }}}`, false},  // digits continue a number
+		{`{"a": -{{ x }}}`, false},  // only a number may follow a minus
+		{`{ {{ x }}: 1}`, false},    // a key must be a string
+		{`[{{ x }}{{ y }}]`, false}, // two values with no comma
+		{`{"a": {{{ x }}}}`, false}, // raw: anything goes
+		{`{"a": "{{ x }}}`, false},  // unterminated string
+		{`{"a": {{ x }}} trailing`, false},
+		{`{"a": {{#if x}}1{{/if}}}`, false}, // needs raymond: always checked
+	} {
+		tpl, err := CompileTemplate(c.src, true)
+		if err != nil {
+			t.Fatalf("%s: %v", c.src, err)
+		}
+		if tpl.alwaysJSON != c.want {
+			t.Errorf("alwaysJSON(%s) = %v, want %v", c.src, tpl.alwaysJSON, c.want)
+		}
+	}
+	// The check is skipped only for an event DecodeEvent made: one built by
+	// hand may hold values the decoder never makes.
+	tpl, err := CompileTemplate(`{"a": {{ x }}}`, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := tpl.Render(&Event{Root: map[string]any{"x": json.Number("1x")}}); err == nil {
+		t.Fatalf("invalid JSON without an error: %s", out)
+	}
+
+	// Inside a string the sample holds a quote and a backslash, so a place
+	// wrongly taken to be inside a string is not trusted.
+	ft := &fastTemplate{segs: []fastSeg{{lit: `{"a": 1`, parts: []string{"x"}, depth: 1}}, tail: "}"}
+	if ft.alwaysJSON() {
+		t.Fatal("a mustache after a number, taken to be inside a string, was trusted")
+	}
 }

@@ -105,18 +105,42 @@ func FuzzRender(f *testing.F) {
 }
 
 // Ensure compiling any template text never panics (the raymond lexer runs
-// in its own goroutine, where a panic would kill the process) and that a
-// compiled template renders a sample without panicking.
+// in its own goroutine, where a panic would kill the process), that a
+// compiled template renders a sample without panicking, and that a JSON
+// template never renders invalid JSON without an error, whatever the
+// event's values (val, of a kind chosen by kind, goes in the fields the
+// seeds print).
 func FuzzCompileTemplate(f *testing.F) {
 	for _, s := range []string{
 		`{"a": "{{ data.id }}"}`, `{"a": {{ x }}}`, `{{#each data.approvals}}{{ type }}{{/each}}`, `{{{ x }}}}`,
 		`"{\"a\": \"{{ x }}\"}"`, `{{> p}}`, `{{!-- c --}}`, `{{~ x ~}}`, `\{{ x }}`, `{{{{raw}}}} {{x}} {{{{/raw}}}}`,
 		`{{ data.access_groups.[-1] }}`, `{{ lookup data.access_groups -1 }}`, `{{#with data}}{{ ../event_type }}{{/with}}`,
 	} {
-		f.Add(s, true)
+		f.Add(s, true, "x", uint8(0))
 	}
-	ev := mustDecode(f, Sample(RequestApproved, 2))
-	f.Fuzz(func(t *testing.T, src string, isJSON bool) {
+	for _, s := range []string{`{"a": 1{{ x }}}`, `{"a": -{{ x }}}`, `{ {{ x }}: 1}`, `[{{ x }}{{ y }}]`, `{"a": {{ x }}5}`, `{"a": "b"}{{ x }}`} {
+		f.Add(s, true, `"`, uint8(0))
+		f.Add(s, true, "12", uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, src string, isJSON bool, val string, kind uint8) {
+		ev := mustDecode(t, Sample(RequestApproved, 2))
+		var v any = strings.ToValidUTF8(val, "\ufffd")
+		switch kind % 5 {
+		case 1:
+			if isJSONNumber(val) {
+				v = json.Number(val)
+			}
+		case 2:
+			v = kind > 128
+		case 3:
+			v = nil
+		case 4:
+			v = map[string]any{"k": v, "l": []any{v, json.Number("-1.5")}}
+		}
+		for _, k := range []string{"x", "y"} {
+			ev.Root[k] = v
+		}
+		ev.Data["id"] = v
 		tpl, err := CompileTemplate(src, isJSON)
 		if err != nil {
 			var te *TemplateError

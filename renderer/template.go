@@ -26,6 +26,10 @@ type Template struct {
 	depths    []int // per simple mustache: rawMode, 0 (JSON value) or string depth
 	tpl       *raymond.Template
 	fast      *fastTemplate // nil when the template needs raymond
+	// alwaysJSON is set for a JSON template whose fast form gives valid
+	// JSON whatever a decoded event holds (see fastTemplate.alwaysJSON):
+	// its output then needs no check.
+	alwaysJSON bool
 }
 
 // mustache is one output mustache found in a template's source.
@@ -105,7 +109,9 @@ func CompileTemplate(src string, isJSON bool) (*Template, error) {
 	// and log does not write to the process-wide logger.
 	tpl.RegisterHelper("lookup", lookupHelper)
 	tpl.RegisterHelper("log", func(string) raymond.SafeString { return "" })
-	return &Template{source: orig, json: isJSON, rewritten: rewritten, depths: depths, tpl: tpl, fast: compileFast(rewritten)}, nil
+	t := &Template{source: orig, json: isJSON, rewritten: rewritten, depths: depths, tpl: tpl, fast: compileFast(rewritten)}
+	t.alwaysJSON = isJSON && t.fast != nil && t.fast.alwaysJSON()
+	return t, nil
 }
 
 // valueHelper returns the helper that formats a value for depth d.
@@ -151,11 +157,12 @@ func (t *Template) Source() string { return t.source }
 // resolve exactly the same way.
 func (t *Template) Render(ev *Event) ([]byte, error) {
 	var ctx map[string]any
+	decoded := false
 	if ev != nil {
-		ctx = ev.Root
+		ctx, decoded = ev.Root, ev.decoded
 	}
 	if t.fast != nil {
-		if out, ok, err := t.renderFast(ctx); ok {
+		if out, ok, err := t.renderFast(ctx, t.alwaysJSON && decoded); ok {
 			return out, err
 		}
 	}
@@ -163,8 +170,9 @@ func (t *Template) Render(ev *Event) ([]byte, error) {
 }
 
 // renderFast renders with the fast form. ok is false when the event needs
-// raymond.
-func (t *Template) renderFast(ctx map[string]any) (out []byte, ok bool, err error) {
+// raymond. valid skips the JSON check of the output, for a template that
+// always gives JSON and an event DecodeEvent made.
+func (t *Template) renderFast(ctx map[string]any, valid bool) (out []byte, ok bool, err error) {
 	rb := bufferPool.Get().(*renderBuffer)
 	defer func() {
 		if r := recover(); r != nil {
@@ -180,7 +188,7 @@ func (t *Template) renderFast(ctx map[string]any) (out []byte, ok bool, err erro
 	if !ok {
 		return nil, false, nil
 	}
-	if t.json && !validJSON(buf) {
+	if t.json && !valid && !validJSON(buf) {
 		return nil, true, invalidJSON(buf)
 	}
 	out = make([]byte, len(buf))
