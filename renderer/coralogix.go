@@ -80,11 +80,11 @@ func NewCoralogix(spec CoralogixSpec) (*Coralogix, error) {
 // embedded as a JSON value (the singles API takes "string or JSON"), so it
 // is neither escaped twice nor parsed again by Coralogix.
 func (c *Coralogix) Entry(ev *Event, raw []byte) ([]byte, error) {
-	app, err := c.app.Render(ev)
+	app, err := textOf(c.app, ev)
 	if err != nil {
 		return nil, fmt.Errorf("application_name: %w", err)
 	}
-	sub, err := c.sub.Render(ev)
+	sub, err := textOf(c.sub, ev)
 	if err != nil {
 		return nil, fmt.Errorf("subsystem_name: %w", err)
 	}
@@ -107,9 +107,9 @@ func (c *Coralogix) Entry(ev *Event, raw []byte) ([]byte, error) {
 
 	out := make([]byte, 0, len(text)+len(app)+len(sub)+len(c.computer)+len(ev.Type)+len(className)+192)
 	out = append(out, `{"applicationName":"`...)
-	out = appendEscaped(out, string(app))
+	out = appendEscaped(out, app)
 	out = append(out, `","subsystemName":"`...)
-	out = appendEscaped(out, string(sub))
+	out = appendEscaped(out, sub)
 	out = append(out, '"')
 	if c.computer != "" {
 		out = append(out, `,"computerName":"`...)
@@ -141,6 +141,16 @@ func (c *Coralogix) Entry(ev *Event, raw []byte) ([]byte, error) {
 		out = append(out, '"')
 	}
 	return append(out, '}'), nil
+}
+
+// textOf renders a text template for ev; one that prints no value (most
+// application and subsystem names) is its literal text, with no rendering.
+func textOf(t *Template, ev *Event) (string, error) {
+	if !t.json && t.fast != nil && len(t.fast.segs) == 0 {
+		return t.fast.tail, nil
+	}
+	b, err := t.Render(ev)
+	return string(b), err
 }
 
 // eventTimestamps turns event_time (epoch seconds with a fraction, as
