@@ -1,6 +1,9 @@
 package renderer
 
-import "strings"
+import (
+	"strings"
+	"sync"
+)
 
 // Fields is the part of an event that a set of webhooks reads: the paths
 // their templates print, their filters test and their Coralogix entries
@@ -9,29 +12,41 @@ import "strings"
 // dozen fields of a large event is most of the decoding cost.
 //
 // A Fields that may need anything (a template with blocks or helpers, which
-// can reach any field) decodes the whole event. Fields is built once, then
+// can reach any field) decodes the whole event, and so does one whose paths
+// are too long or too many to be worth following. Build it completely with
+// the Add methods before the first DecodeEvent; from then on it is
 // read-only and safe for concurrent use.
 type Fields struct {
 	root *fieldNode // nil: the whole event
+	once sync.Once  // seals root on first use
 }
+
+// Bounds past which Fields keeps the whole event rather than follow paths.
+const (
+	maxFieldDepth = 32   // segments in one path
+	maxFieldNodes = 4096 // nodes in the sealed trie, element unions included
+)
 
 // fieldNode is one step of the paths read. A nil *fieldNode keeps the whole
 // value it stands for.
 type fieldNode struct {
 	kids map[string]*fieldNode
 	// elem is what each element keeps when the value is an array: the
-	// union of kids, since a path steps into an array by an index.
-	elem *fieldNode
+	// union of kids, since a path steps into an array by an index. It is
+	// set by seal.
+	elem   *fieldNode
+	sealed bool
 }
+
+func newFieldNode() *fieldNode { return &fieldNode{kids: map[string]*fieldNode{}} }
 
 // NewFields returns the fields every event decode reads: event_type,
 // event_time and data (which must be an object when present).
 func NewFields() *Fields {
-	f := &Fields{root: &fieldNode{kids: map[string]*fieldNode{}}}
+	f := &Fields{root: newFieldNode()}
 	f.add("event_type")
 	f.add("event_time")
-	f.root.kids["data"] = &fieldNode{kids: map[string]*fieldNode{}}
-	f.root.seal()
+	f.root.kids["data"] = newFieldNode()
 	return f
 }
 
@@ -39,12 +54,19 @@ func NewFields() *Fields {
 func (f *Fields) AddAll() { f.root = nil }
 
 // All reports whether f keeps the whole event.
-func (f *Fields) All() bool { return f.root == nil }
+func (f *Fields) All() bool {
+	f.once.Do(f.seal)
+	return f.root == nil
+}
 
 // add records that the value at parts is read whole. A segment "*" stands
 // for every element of an array.
 func (f *Fields) add(parts ...string) {
 	if f.root == nil {
+		return
+	}
+	if len(parts) > maxFieldDepth {
+		f.AddAll()
 		return
 	}
 	n := f.root
@@ -58,53 +80,106 @@ func (f *Fields) add(parts ...string) {
 			break
 		}
 		if !ok {
-			c = &fieldNode{kids: map[string]*fieldNode{}}
+			c = newFieldNode()
 			n.kids[p] = c
 		}
 		n = c
 	}
-	f.root.seal()
 }
 
-// seal computes elem for n and every node below it.
-func (n *fieldNode) seal() {
-	if len(n.kids) == 0 {
-		n.elem = n // keeps nothing below, and neither do its elements
+// seal computes every node's elem, or gives up on following paths when the
+// trie grows past maxFieldNodes.
+func (f *Fields) seal() {
+	if f.root == nil {
 		return
 	}
-	n.elem = &fieldNode{kids: map[string]*fieldNode{}}
-	for _, c := range n.kids {
-		if c == nil {
-			n.elem = nil
-			continue
-		}
-		c.seal()
-		if n.elem != nil {
-			n.elem = merge(n.elem, c)
-		}
-	}
-	if n.elem != nil {
-		n.elem.seal()
+	budget := maxFieldNodes
+	if !f.root.seal(&budget) {
+		f.AddAll()
 	}
 }
 
-// merge returns a new node keeping what a or b keeps; neither is nil.
-func merge(a, b *fieldNode) *fieldNode {
-	out := &fieldNode{kids: make(map[string]*fieldNode, len(a.kids)+len(b.kids))}
-	for _, src := range []*fieldNode{a, b} {
-		for k, c := range src.kids {
-			prev, seen := out.kids[k]
-			switch {
-			case !seen && c != nil:
-				out.kids[k] = merge(&fieldNode{}, c)
-			case !seen || prev == nil || c == nil:
-				out.kids[k] = nil
-			default:
-				out.kids[k] = merge(prev, c)
+// seal computes elem for n and every node below it, each node once. It
+// reports false when budget, the nodes it may still visit or make, runs
+// out.
+func (n *fieldNode) seal(budget *int) bool {
+	if n.sealed {
+		return true
+	}
+	n.sealed = true
+	if *budget--; *budget < 0 {
+		return false
+	}
+	if len(n.kids) == 0 {
+		n.elem = n // keeps nothing below, and neither do its elements
+		return true
+	}
+	var only *fieldNode
+	for _, c := range n.kids {
+		if c == nil {
+			n.elem = nil // some path keeps the elements whole
+			return sealKids(n, budget)
+		}
+		only = c
+	}
+	if !sealKids(n, budget) {
+		return false
+	}
+	if len(n.kids) == 1 {
+		n.elem = only // already sealed
+		return true
+	}
+	m := newFieldNode()
+	fresh := map[*fieldNode]bool{m: true}
+	for _, c := range n.kids {
+		if !mergeInto(m, c, fresh, budget) {
+			return false
+		}
+	}
+	n.elem = m
+	return m.seal(budget)
+}
+
+// sealKids seals n's children.
+func sealKids(n *fieldNode, budget *int) bool {
+	for _, c := range n.kids {
+		if c != nil && !c.seal(budget) {
+			return false
+		}
+	}
+	return true
+}
+
+// mergeInto adds what src keeps to dst, a node made in this merge (listed
+// in fresh). Subtrees only one side has are shared, not copied; only nodes
+// in fresh are ever written to.
+func mergeInto(dst, src *fieldNode, fresh map[*fieldNode]bool, budget *int) bool {
+	for k, c := range src.kids {
+		prev, seen := dst.kids[k]
+		switch {
+		case !seen:
+			dst.kids[k] = c
+		case prev == nil || c == nil:
+			dst.kids[k] = nil
+		case prev == c:
+		default:
+			if !fresh[prev] {
+				if *budget--; *budget < 0 {
+					return false
+				}
+				m := newFieldNode()
+				fresh[m] = true
+				if !mergeInto(m, prev, fresh, budget) {
+					return false
+				}
+				dst.kids[k], prev = m, m
+			}
+			if !mergeInto(prev, c, fresh, budget) {
+				return false
 			}
 		}
 	}
-	return out
+	return true
 }
 
 // AddTemplate records what t reads. A template that needs raymond (blocks,
@@ -169,5 +244,6 @@ var filterPaths = [numFilterKeys][]string{
 // the parts of the tree f reads: Root and Data then hold every field on
 // those paths, exactly as a full decode gives them, and nothing else.
 func (f *Fields) DecodeEvent(b []byte, maxBytes int) (*Event, error) {
+	f.once.Do(f.seal)
 	return decodeEvent(b, maxBytes, f.root)
 }

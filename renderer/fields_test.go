@@ -2,7 +2,9 @@ package renderer
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -234,4 +236,68 @@ func FuzzFields_DecodeEvent(f *testing.F) {
 	}
 	fx := newFieldsFixture(f)
 	f.Fuzz(func(t *testing.T, b []byte) { fx.compare(t, b) })
+}
+
+// Ensure building Fields stays cheap for long and overlapping paths (each
+// node is sealed once; subtrees one side of a union has are shared), and
+// that past its bounds it keeps the whole event instead.
+func TestFields_LongAndManyPaths(t *testing.T) {
+	path := func(n int, seg string) string {
+		p := make([]string, n)
+		for i := range p {
+			p[i] = seg
+		}
+		return strings.Join(p, ".")
+	}
+	// A path of 30 segments: each step could be an array, so every node has
+	// an element union; building it used to take time doubling per step.
+	long := path(30, "a")
+	tpl, err := CompileTemplate(`{"x": {{`+long+`}}, "y": {{`+path(29, "a")+`.b}}}`, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := NewFields()
+	f.AddTemplate(tpl)
+	if f.All() {
+		t.Fatal("a 30-segment path made Fields keep everything")
+	}
+	nested := `{"b":2,"a":"leaf"}`
+	for range 29 {
+		nested = `[{"a":` + nested + `,"z":1}]`
+	}
+	ev, err := f.DecodeEvent([]byte(`{"event_type":"Manual","a":`+nested+`}`), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := mustDecode(t, []byte(`{"event_type":"Manual","a":`+nested+`}`))
+	if got, want := mustRender(t, tpl, ev), mustRender(t, tpl, full); !bytes.Equal(got, want) {
+		t.Fatalf("render differs:\n%s\n%s", got, want)
+	}
+
+	tpl, err = CompileTemplate(`{{`+path(maxFieldDepth+1, "a")+`}}`, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = NewFields()
+	f.AddTemplate(tpl)
+	if !f.All() {
+		t.Fatal("a path past maxFieldDepth must make Fields keep everything")
+	}
+
+	// Many overlapping paths through arrays of arrays: the unions stay
+	// within maxFieldNodes or Fields keeps everything; either way it ends.
+	var b strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&b, "{{a.k%d.a.k%d.a.k%d.a}}", i%7, i%5, i%3)
+	}
+	tpl, err = CompileTemplate(b.String(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = NewFields()
+	f.AddTemplate(tpl)
+	_ = f.All()
+	if _, err := f.DecodeEvent([]byte(`{"event_type":"Manual","a":[{"k1":[{"a":[[1]]}]}]}`), 0); err != nil {
+		t.Fatal(err)
+	}
 }
