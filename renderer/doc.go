@@ -51,6 +51,10 @@
 // the same tree as encoding/json with UseNumber (every string shares one
 // copy of the payload); whatever it does not accept is decoded again by
 // encoding/json, which then gives the answer and the exact error.
+// Fields.DecodeEvent builds only the parts of the tree that the configured
+// webhooks read (the paths of their templates, filters and Coralogix
+// entries), checking the rest without building it; a template that needs
+// raymond can read anything, so it keeps the whole tree.
 //
 // A template whose every tag is a lone path ({{ data.id }},
 // {{ data.access_groups.[0].name }}, {{{ x }}}, comments) is also compiled to
@@ -59,7 +63,10 @@
 // raymond produces, and values only raymond resolves the same way (a
 // negative index, a method of a json.Number, types a decoded event never
 // holds) send the render to raymond. Templates with blocks, helper calls,
-// this, ../ or @data always render with raymond.
+// this, ../ or @data always render with raymond. When such a template is
+// JSON, has no raw mustache, and is valid JSON with every kind of value in
+// each place (checked once at compile time), its output for a decoded event
+// is not checked again.
 //
 // # Caveats
 //
