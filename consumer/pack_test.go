@@ -436,3 +436,97 @@ func TestRelay_PacksFitASmallMaxPayload(t *testing.T) {
 		t.Errorf("events delivered %d times for %d events", info.Delivered.Consumer, n)
 	}
 }
+
+func TestHook_BatchingHoldsAFewBatches(t *testing.T) {
+	// Ensure a batching webhook's consumer holds packed entries back by
+	// bytes: while its endpoint hangs it takes a few batches' worth of
+	// packs, not as many packs as a batch has entries; then every entry
+	// goes once.
+	release := make(chan struct{})
+	bs := &blockingBatchSender{release: release}
+	const (
+		maxPayload = 64 << 10
+		maxBytes   = 16 << 10
+		packs      = 200
+		perPack    = 14
+	)
+	f := newFixtureMax(t, maxPayload, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 1, Timeout: 10 * time.Second, MaxAttempts: 3,
+		Batch: &BatchPolicy{MaxEvents: 50, MaxBytes: maxBytes, MaxWait: 10 * time.Millisecond}}}, map[string]Sender{"a": bs})
+	pad := strings.Repeat("x", 1000)
+	for p := range packs {
+		items := make([]packedItem, perPack)
+		for i := range items {
+			n := p*perPack + i
+			items[i] = packedItem{deliveryID: fmt.Sprintf("d%05d", n), eventID: strconv.Itoa(n), eventType: "RequestCreated",
+				body: []byte(fmt.Sprintf(`{"n":%d,"pad":%q}`, n, pad))}
+		}
+		msgs := f.relay.packMsgs("a", PackEntries, items, 50, maxBytes)
+		if len(msgs) != 1 {
+			t.Fatalf("packed into %d messages", len(msgs))
+		}
+		if _, err := f.js.PublishMsg(context.Background(), msgs[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The pull asks for up to 4 × max_payload (the larger bound here):
+	// about 18 packs of ~14.5 KB, with one in the batcher and one sent.
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if bs.calls.Load() == 0 {
+			return errors.New("no batch sent yet")
+		}
+		return nil
+	})
+	time.Sleep(300 * time.Millisecond) // let the pulls that will come, come
+	if _, unacked := f.pending(t, DefaultDeliveriesStream, DefaultSenderDurablePfx+"a"); unacked > 24 {
+		t.Errorf("%d packs (%d entries) taken while the endpoint hangs, want at most 24", unacked, unacked*perPack)
+	}
+	close(release)
+	f.settled(t, "a", 20*time.Second)
+	if got := bs.entries.Load(); got != packs*perPack {
+		t.Errorf("%d entries sent, want %d", got, packs*perPack)
+	}
+}
+
+// blockingBatchSender accepts every batch once release is closed.
+type blockingBatchSender struct {
+	senderFunc
+	release chan struct{}
+	calls   atomic.Int64
+	entries atomic.Int64
+}
+
+func (b *blockingBatchSender) SendBatch(ctx context.Context, entries []sender.BatchEntry) sender.BatchResult {
+	b.calls.Add(1)
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+		errs := make([]error, len(entries))
+		for i := range errs {
+			errs[i] = ctx.Err()
+		}
+		return sender.BatchResult{Errs: errs}
+	}
+	b.entries.Add(int64(len(entries)))
+	return sender.BatchResult{Errs: make([]error, len(entries))}
+}
+
+func TestHook_BatchAckWaitCoversWhatThePullHolds(t *testing.T) {
+	// Ensure a batching webhook's AckWait outlasts the rounds of requests
+	// a message may wait behind: with a large max_payload the pull holds
+	// four of the largest messages, many batches for one worker.
+	const maxPayload = 8 << 20
+	f := newFixtureMax(t, maxPayload, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 1, Timeout: time.Second, MaxAttempts: 3,
+		Batch: &BatchPolicy{MaxEvents: 500, MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond}}}, map[string]Sender{"a": &batchSenderFunc{}})
+	c, err := f.js.Consumer(context.Background(), DefaultDeliveriesStream, DefaultSenderDurablePfx+"a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 4 × 8 MiB held, 1 MiB a round: 32 rounds of up to a second each.
+	if min := 32 * time.Second; info.Config.AckWait < min {
+		t.Errorf("AckWait %s, want at least %s", info.Config.AckWait, min)
+	}
+}
