@@ -530,3 +530,30 @@ func TestHook_BatchAckWaitCoversWhatThePullHolds(t *testing.T) {
 		t.Errorf("AckWait %s, want at least %s", info.Config.AckWait, min)
 	}
 }
+
+func TestHook_EntryPacksStaySmall(t *testing.T) {
+	// Ensure log entries are packed in messages of at most
+	// maxEntryPackBytes whatever batch.max_bytes allows, and that an entry
+	// larger than that still goes, alone.
+	f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 2, MaxAttempts: 3,
+		Batch: &BatchPolicy{MaxEvents: 500, MaxBytes: 1 << 20, MaxWait: 10 * time.Millisecond}}}, map[string]Sender{"a": &batchSenderFunc{}})
+	kind, maxItems, maxBytes := f.relay.hooks["a"].packLimits()
+	items := make([]packedItem, 100)
+	for i := range items {
+		items[i] = packedItem{deliveryID: fmt.Sprintf("d%03d", i), eventID: strconv.Itoa(i), eventType: "RequestCreated",
+			body: []byte(fmt.Sprintf(`{"n":%d,"pad":%q}`, i, strings.Repeat("x", 2000)))}
+	}
+	items[50].body = []byte(fmt.Sprintf(`{"big":%q}`, strings.Repeat("y", 100<<10)))
+	msgs := f.relay.packMsgs("a", kind, items, maxItems, maxBytes)
+	entries := 0
+	for _, m := range msgs {
+		n := itemCount(m.Header)
+		entries += n
+		if n > 1 && len(m.Data) > maxEntryPackBytes+n*64 {
+			t.Errorf("a pack of %d entries holds %d bytes, want at most about %d", n, len(m.Data), maxEntryPackBytes)
+		}
+	}
+	if entries != len(items) || len(msgs) < 4 {
+		t.Fatalf("%d entries in %d messages", entries, len(msgs))
+	}
+}
