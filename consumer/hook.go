@@ -118,12 +118,10 @@ func (h *hook) consumerConfig() jetstream.ConsumerConfig {
 	// (the pull holds twice the concurrency) before its own.
 	ackWait := 3*h.cfg.Timeout + 5*time.Second
 	if b := h.cfg.Batch; b != nil {
-		// A message may wait behind what the pull holds (rounds of a batch
-		// per worker), then MaxWait, then a request and its 413 splits.
+		// A whole batch per worker in flight, one filling and one queued;
+		// a message may wait MaxWait, then a request and its 413 splits.
 		maxPending = max(b.MaxEvents*(h.cfg.Concurrency+2), 1024)
-		perRound := max(1, b.MaxBytes*h.cfg.Concurrency)
-		rounds := (h.pullMaxBytes() + perRound - 1) / perRound
-		ackWait = b.MaxWait + time.Duration(rounds+4)*h.cfg.Timeout + 5*time.Second
+		ackWait = b.MaxWait + 6*h.cfg.Timeout + 5*time.Second
 	}
 	if h.packing() && h.batch == nil {
 		// A pack settles when its last delivery does: it may wait for the
@@ -147,6 +145,8 @@ func (h *hook) consumerConfig() jetstream.ConsumerConfig {
 
 func (h *hook) pullMax() int {
 	switch {
+	case h.batch != nil:
+		return min(h.cfg.Batch.MaxEvents*2, maxBatchPull)
 	case h.cfg.Ordered:
 		// The consumer lets one message be in flight; a standing pull for
 		// a few more means the next one comes as soon as the ack lands.
@@ -266,26 +266,21 @@ func (h *hook) closeWork() {
 	close(h.work)
 }
 
-// pullMaxBytes bounds what a batching webhook's consumer holds ahead of
-// its workers, in bytes: its deliveries come packed, up to a batch of
-// entries to a message, so a bound in messages would hold up to a batch of
-// batches. It holds a batch for each worker, one filling and one queued,
-// and never less than four of the largest messages the server takes, since
-// a pull asks for half of it and a message larger than a pull would stall
-// the consumer.
-func (h *hook) pullMaxBytes() int {
-	return max(h.cfg.Batch.MaxBytes*(h.cfg.Concurrency+2), 4*int(h.r.js.Conn().MaxPayload()))
-}
+// maxBatchPull bounds the messages a batching webhook's pull holds. Its
+// deliveries come packed, up to maxEntryPackBytes of entries to a message,
+// and its handler blocks while every worker is busy, so what the pull holds
+// waits in the client: 512 full packs are 32 MiB, half the client's
+// slow-consumer limit, and fewer messages held means fewer rounds of
+// requests for the last of them to wait through within AckWait.
+const maxBatchPull = 512
 
 func (h *hook) consume() (jetstream.ConsumeContext, error) {
 	handler := h.dispatch
-	var pull jetstream.PullConsumeOpt = jetstream.PullMaxMessages(h.pullMax())
 	if h.batch != nil {
 		handler = h.batch.add
-		pull = jetstream.PullMaxBytes(h.pullMaxBytes())
 	}
 	return h.cons.Consume(handler,
-		pull,
+		jetstream.PullMaxMessages(h.pullMax()),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			h.r.log.Debug("deliveries consumer", zap.String("webhook", h.cfg.Name), zap.Error(err))
 		}))

@@ -437,21 +437,19 @@ func TestRelay_PacksFitASmallMaxPayload(t *testing.T) {
 	}
 }
 
-func TestHook_BatchingHoldsAFewBatches(t *testing.T) {
-	// Ensure a batching webhook's consumer holds packed entries back by
-	// bytes: while its endpoint hangs it takes a few batches' worth of
-	// packs, not as many packs as a batch has entries; then every entry
-	// goes once.
+func TestHook_BatchPullIsBounded(t *testing.T) {
+	// Ensure a batching webhook's consumer holds at most maxBatchPull packs
+	// while its endpoint hangs (twice max_events would be 4,000 here), and
+	// that every entry then goes once.
 	release := make(chan struct{})
 	bs := &blockingBatchSender{release: release}
 	const (
-		maxPayload = 64 << 10
-		maxBytes   = 16 << 10
-		packs      = 200
-		perPack    = 14
+		maxBytes = 16 << 10
+		packs    = 700
+		perPack  = 2
 	)
-	f := newFixtureMax(t, maxPayload, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 1, Timeout: 10 * time.Second, MaxAttempts: 3,
-		Batch: &BatchPolicy{MaxEvents: 50, MaxBytes: maxBytes, MaxWait: 10 * time.Millisecond}}}, map[string]Sender{"a": bs})
+	f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 1, Timeout: 10 * time.Second, MaxAttempts: 3,
+		Batch: &BatchPolicy{MaxEvents: 2000, MaxBytes: maxBytes, MaxWait: 10 * time.Millisecond}}}, map[string]Sender{"a": bs})
 	pad := strings.Repeat("x", 1000)
 	for p := range packs {
 		items := make([]packedItem, perPack)
@@ -460,16 +458,15 @@ func TestHook_BatchingHoldsAFewBatches(t *testing.T) {
 			items[i] = packedItem{deliveryID: fmt.Sprintf("d%05d", n), eventID: strconv.Itoa(n), eventType: "RequestCreated",
 				body: []byte(fmt.Sprintf(`{"n":%d,"pad":%q}`, n, pad))}
 		}
-		msgs := f.relay.packMsgs("a", PackEntries, items, 50, maxBytes)
+		msgs := f.relay.packMsgs("a", PackEntries, items, 2000, maxBytes)
 		if len(msgs) != 1 {
 			t.Fatalf("packed into %d messages", len(msgs))
 		}
-		if _, err := f.js.PublishMsg(context.Background(), msgs[0]); err != nil {
+		if _, err := f.js.PublishMsgAsync(msgs[0]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// The pull asks for up to 4 × max_payload (the larger bound here):
-	// about 18 packs of ~14.5 KB, with one in the batcher and one sent.
+	<-f.js.PublishAsyncComplete()
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		if bs.calls.Load() == 0 {
 			return errors.New("no batch sent yet")
@@ -477,8 +474,10 @@ func TestHook_BatchingHoldsAFewBatches(t *testing.T) {
 		return nil
 	})
 	time.Sleep(300 * time.Millisecond) // let the pulls that will come, come
-	if _, unacked := f.pending(t, DefaultDeliveriesStream, DefaultSenderDurablePfx+"a"); unacked > 24 {
-		t.Errorf("%d packs (%d entries) taken while the endpoint hangs, want at most 24", unacked, unacked*perPack)
+	// What the pull holds, plus the batch being filled and the one sent
+	// (each at most 16 KiB: 8 packs).
+	if _, unacked := f.pending(t, DefaultDeliveriesStream, DefaultSenderDurablePfx+"a"); unacked > maxBatchPull+16 {
+		t.Errorf("%d packs taken while the endpoint hangs, want at most %d", unacked, maxBatchPull+16)
 	}
 	close(release)
 	f.settled(t, "a", 20*time.Second)
@@ -508,27 +507,6 @@ func (b *blockingBatchSender) SendBatch(ctx context.Context, entries []sender.Ba
 	}
 	b.entries.Add(int64(len(entries)))
 	return sender.BatchResult{Errs: make([]error, len(entries))}
-}
-
-func TestHook_BatchAckWaitCoversWhatThePullHolds(t *testing.T) {
-	// Ensure a batching webhook's AckWait outlasts the rounds of requests
-	// a message may wait behind: with a large max_payload the pull holds
-	// four of the largest messages, many batches for one worker.
-	const maxPayload = 8 << 20
-	f := newFixtureMax(t, maxPayload, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 1, Timeout: time.Second, MaxAttempts: 3,
-		Batch: &BatchPolicy{MaxEvents: 500, MaxBytes: 1 << 20, MaxWait: 100 * time.Millisecond}}}, map[string]Sender{"a": &batchSenderFunc{}})
-	c, err := f.js.Consumer(context.Background(), DefaultDeliveriesStream, DefaultSenderDurablePfx+"a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := c.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// 4 × 8 MiB held, 1 MiB a round: 32 rounds of up to a second each.
-	if min := 32 * time.Second; info.Config.AckWait < min {
-		t.Errorf("AckWait %s, want at least %s", info.Config.AckWait, min)
-	}
 }
 
 func TestHook_EntryPacksStaySmall(t *testing.T) {
