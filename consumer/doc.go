@@ -27,9 +27,9 @@
 //
 // A batching webhook (native Coralogix mode) gets its deliveries packed,
 // many to a message (up to 64 KiB of entries), by the renderer stage; its
-// sender stage pulls a few batches' worth of bytes, gathers messages into
-// batches by count, bytes and time, sends each batch as one request, and
-// settles each message from the outcome of its deliveries.
+// sender stage gathers messages into batches by count, bytes and time,
+// sends each batch as one request, and settles each message from the
+// outcome of its deliveries.
 //
 // A webhook that sends several requests at once (concurrency above 1, not
 // ordered) gets its request bodies packed too, up to its concurrency (at
