@@ -279,11 +279,7 @@ func (h *hook) consume() (jetstream.ConsumeContext, error) {
 	if h.batch != nil {
 		handler = h.batch.add
 	}
-	return h.cons.Consume(handler,
-		jetstream.PullMaxMessages(h.pullMax()),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			h.r.log.Debug("deliveries consumer", zap.String("webhook", h.cfg.Name), zap.Error(err))
-		}))
+	return h.cons.Consume(handler, pullOptions(h.pullMax(), h.r.log, "deliveries consumer", zap.String("webhook", h.cfg.Name))...)
 }
 
 // pump owns the consume context. While the breaker is open it drains it

@@ -56,10 +56,7 @@ func (s *renderStage) start(ctx context.Context) error {
 	go func() { defer s.wg.Done(); s.batchLoop(ctx) }()
 	go func() { defer s.wg.Done(); s.ackLoop(ctx) }()
 	cc, err := s.cons.Consume(func(m jetstream.Msg) { s.in <- m },
-		jetstream.PullMaxMessages(DefaultRenderBatch*8),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			s.r.log.Debug("events consumer", zap.Error(err))
-		}))
+		pullOptions(DefaultRenderBatch*8, s.r.log, "events consumer")...)
 	if err != nil {
 		s.stop()
 		return err
