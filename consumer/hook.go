@@ -114,9 +114,14 @@ func (h *hook) consumerConfig() jetstream.ConsumerConfig {
 	if maxPending < 1024 {
 		maxPending = 1024
 	}
-	// A buffered message may wait for two rounds of in-flight attempts
-	// (the pull holds twice the concurrency) before its own.
-	ackWait := 3*h.cfg.Timeout + 5*time.Second
+	// A buffered message may wait for the rounds of in-flight attempts
+	// the pull holds (twice the concurrency, at least minPull) before its
+	// own.
+	rounds := (h.pullMax() + h.cfg.Concurrency - 1) / max(1, h.cfg.Concurrency)
+	if h.cfg.Ordered {
+		rounds = 2 // the server hands out one message at a time
+	}
+	ackWait := time.Duration(rounds+1)*h.cfg.Timeout + 5*time.Second
 	if b := h.cfg.Batch; b != nil {
 		// A whole batch per worker in flight, one filling and one queued;
 		// a message may wait MaxWait, then a request and its 413 splits.
@@ -125,8 +130,9 @@ func (h *hook) consumerConfig() jetstream.ConsumerConfig {
 	}
 	if h.packing() && h.batch == nil {
 		// A pack settles when its last delivery does: it may wait for the
-		// pack being fed to the workers and one more, then take a round.
-		ackWait = 4*h.cfg.Timeout + 5*time.Second
+		// pack being fed to the workers and the others the pull holds,
+		// then take a round.
+		ackWait = time.Duration(minPull+2)*h.cfg.Timeout + 5*time.Second
 	}
 	if h.cfg.Ordered {
 		maxPending = 1
@@ -153,10 +159,16 @@ func (h *hook) pullMax() int {
 		return 16
 	case h.packing():
 		// Packs hold up to Concurrency deliveries each.
-		return 2
+		return minPull
 	}
-	return h.cfg.Concurrency * 2
+	return max(h.cfg.Concurrency*2, minPull)
 }
+
+// minPull is the fewest messages a webhook's pull holds. A pull of one or
+// two messages asks the server for more only as its last message arrives,
+// which nats.go can miss (see pullExpiry); four, each asking again, leave
+// it four chances.
+const minPull = 4
 
 // maxPackedBodies bounds the request bodies packed into one message.
 const maxPackedBodies = 64
