@@ -132,7 +132,7 @@ func (h *hook) consumerConfig() jetstream.ConsumerConfig {
 		// A pack settles when its last delivery does: it may wait for the
 		// pack being fed to the workers and the others the pull holds,
 		// then take a round.
-		ackWait = time.Duration(minPull+2)*h.cfg.Timeout + 5*time.Second
+		ackWait = time.Duration(h.pullMax()+2)*h.cfg.Timeout + 5*time.Second
 	}
 	if h.cfg.Ordered {
 		maxPending = 1

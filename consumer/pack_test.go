@@ -366,7 +366,7 @@ func TestHook_PackedBodies_LongerThanAckWait(t *testing.T) {
 		mu.Unlock()
 		return sender.Attempt{Response: &sender.ResponseData{Status: 200}}, nil
 	}}
-	// Concurrency 1 and a 100ms timeout: AckWait is 5.3s; 12 sends take 6s.
+	// Concurrency 1 and a 100ms timeout: AckWait is 5.5s; 12 sends take 6s.
 	f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 1, Timeout: 100 * time.Millisecond, MaxAttempts: 3}}, map[string]Sender{"a": slow})
 	const n = 12
 	f.publishBodies(t, "a", n)

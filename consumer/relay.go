@@ -632,13 +632,13 @@ func (r *Relay) readLag(ctx context.Context) {
 
 // pullExpiry is how long each pull request of a Consume lives. nats.go asks
 // the server for more only when a message or status arrives while its
-// previous pull request is not still being sent; when the message that
-// should trigger the next pull lands in that moment, it asks for nothing
-// until it has missed two heartbeats (half the expiry each); the server
-// has seen the request answered by then. Short pull requests bound that
-// stall to about pullExpiry: with the default of 30 s, a webhook pulling
-// two packs at a time stalled for 30 s in about one run in three of the
-// paced benchmark at 4,000 events/s, and with 5 s for 5 s in one in six.
+// previous pull request is not still being sent; when the last message it
+// waits for lands in that moment, it asks for nothing more until it has
+// missed two heartbeats, half the expiry each by default. Short pull
+// requests bound that stall to twice the heartbeat, here the expiry: with
+// the default of 30 s, a webhook pulling two packs at a time stalled for
+// 30 s in about one run in three of the paced benchmark at 4,000 events/s,
+// and with 5 s for 5 s in one in six.
 const pullExpiry = 2 * time.Second
 
 // pullOptions are the options of every Consume: at most maxMsgs messages
