@@ -152,7 +152,7 @@ func (h *hook) consumerConfig() jetstream.ConsumerConfig {
 func (h *hook) pullMax() int {
 	switch {
 	case h.batch != nil:
-		return min(h.cfg.Batch.MaxEvents*2, maxBatchPull)
+		return max(min(h.cfg.Batch.MaxEvents*2, maxBatchPull), minPull)
 	case h.cfg.Ordered:
 		// The consumer lets one message be in flight; a standing pull for
 		// a few more means the next one comes as soon as the ack lands.
