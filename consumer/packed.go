@@ -187,21 +187,17 @@ func (p *bodyPack) release() {
 func (r *Relay) storeRetries(ctx context.Context, webhook string, later []retryLater) error {
 	ctx, cancel := context.WithTimeout(ctx, defaultPublishAckTimeout)
 	defer cancel()
-	futures := make([]jetstream.PubAckFuture, 0, len(later))
+	waits := make([]pubWait, 0, len(later))
 	for _, l := range later {
 		f, err := r.js.PublishMsgAsync(r.retryMsg(webhook, l))
 		if err != nil {
 			return err
 		}
-		futures = append(futures, f)
+		waits = append(waits, pubWait{f: f})
 	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
+	for i := range waits {
+		if err := waits[i].wait(ctx.Done()); err != nil {
 			return err
-		case <-ctx.Done():
-			return ctx.Err()
 		}
 	}
 	return nil

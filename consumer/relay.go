@@ -658,7 +658,7 @@ func pullOptions(maxMsgs int, log *zap.Logger, what string, fields ...zap.Field)
 			log.Debug(what, fs...)
 		}),
 	}
-	if maxMsgs <= 4 {
+	if maxMsgs <= minPull {
 		opts = append(opts, jetstream.PullThresholdMessages(maxMsgs))
 	}
 	return opts
