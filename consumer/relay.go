@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -376,19 +377,8 @@ func (r *Relay) ensureStream(ctx context.Context, want jetstream.StreamConfig, m
 const metadataManaged = "hookrelay.managed"
 
 // subjectCovers reports whether every subject matching sub also matches
-// pattern, under NATS wildcards: "*" is one token, ">" one or more at the end.
-func subjectCovers(pattern, sub string) bool {
-	p, t := strings.Split(pattern, "."), strings.Split(sub, ".")
-	for i, pt := range p {
-		if pt == ">" {
-			return i < len(t)
-		}
-		if i >= len(t) || t[i] == ">" || (pt != "*" && pt != t[i]) {
-			return false
-		}
-	}
-	return len(p) == len(t)
-}
+// pattern, under NATS wildcards ("*" one token, ">" one or more at the end).
+func subjectCovers(pattern, sub string) bool { return server.SubjectMatchesFilter(sub, pattern) }
 
 // Start begins consuming. Setup must have run.
 func (r *Relay) Start(ctx context.Context) error {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hookrelay/hookrelay/renderer"
@@ -485,20 +486,7 @@ func checkSubject(s string) error {
 	return nil
 }
 
-// subjectsOverlap reports whether some literal subject matches both a and b,
-// two valid subjects (see checkSubject) under NATS wildcard rules: "*"
-// matches exactly one token and ">" one or more trailing tokens.
-func subjectsOverlap(a, b string) bool {
-	ta, tb := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(ta) && i < len(tb); i++ {
-		x, y := ta[i], tb[i]
-		switch {
-		case x == ">" || y == ">":
-			return true // both have a token here, and ">" takes it and the rest
-		case x == "*" || y == "*" || x == y:
-		default:
-			return false
-		}
-	}
-	return len(ta) == len(tb)
-}
+// subjectsOverlap reports whether some literal subject matches both a and b
+// under NATS wildcard rules: "*" matches exactly one token and ">" one or
+// more trailing tokens.
+func subjectsOverlap(a, b string) bool { return server.SubjectsCollide(a, b) }
