@@ -185,12 +185,7 @@ func TestCLI_Invoke(t *testing.T) {
 	if code, _, errOut := cli("invoke", "--config", cfg, "no-manual", "--file", data); code != 1 || !strings.Contains(errOut, "Manual trigger") {
 		t.Errorf("invoke without the Manual trigger: %d %q", code, errOut)
 	}
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		if ep.count() < 1 {
-			return fmt.Errorf("nothing delivered")
-		}
-		return nil
-	})
+	ep.waitCount(t, 1, 20*time.Second)
 	td.drained(10 * time.Second)
 	reqs := ep.requests()
 	if len(reqs) != 1 || reqs[0].Path != "/manual" || strings.TrimSpace(string(reqs[0].Body)) != `{"type":"Manual","id":"req-42"}` {

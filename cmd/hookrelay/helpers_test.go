@@ -114,6 +114,18 @@ func (e *testEndpoint) count() int {
 	return len(e.reqs)
 }
 
+// waitCount waits up to total until the endpoint has received at least n
+// requests.
+func (e *testEndpoint) waitCount(tb testing.TB, n int, total time.Duration) {
+	tb.Helper()
+	checkFor(tb, total, 20*time.Millisecond, func() error {
+		if got := e.count(); got < n {
+			return fmt.Errorf("%d requests received, want %d", got, n)
+		}
+		return nil
+	})
+}
+
 // okKeys counts distinct Idempotency-Keys answered 2xx, and 2xx answers
 // beyond the first for a key (duplicates).
 func (e *testEndpoint) okKeys() (unique, dups int) {

@@ -107,12 +107,7 @@ func TestRelay_SeedWebhook(t *testing.T) {
 		"data.access_flow.name": "Flow\\with\\backslashes",
 	})
 	td.publish("apono.events.RequestCreated", payload)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		if ep.count() < 1 {
-			return fmt.Errorf("no request yet")
-		}
-		return nil
-	})
+	ep.waitCount(t, 1, 20*time.Second)
 	r := ep.requests()[0]
 	if got := r.Header.Get("Authorization"); got != "Bearer "+secret {
 		t.Fatalf("Authorization = %q", got)
@@ -263,12 +258,7 @@ func TestRelay_RetryThenDeliver(t *testing.T) {
 		"    retry: {max_attempts: 5, initial_backoff: 10ms, max_backoff: 5s}\n")
 	td := startDaemon(t, "", hooks, nil, nil)
 	td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, 1))
-	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
-		if ep.count() < 3 {
-			return fmt.Errorf("%d requests", ep.count())
-		}
-		return nil
-	})
+	ep.waitCount(t, 3, 30*time.Second)
 	td.drained(10 * time.Second)
 	reqs := ep.requests()
 	if len(reqs) != 3 {
@@ -328,12 +318,7 @@ func TestRelay_DeadLetterAndReplay(t *testing.T) {
 	fail = false
 	ep.mu.Unlock()
 	td.apiJSON("POST", "/api/v1/deadletters/"+dl.ID+"/replay", nil, nil)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		if ep.count() < 2 {
-			return fmt.Errorf("replay not delivered")
-		}
-		return nil
-	})
+	ep.waitCount(t, 2, 20*time.Second)
 	reqs := ep.requests()
 	if reqs[1].Status != 200 || reqs[1].Header.Get("Idempotency-Key") != reqs[0].Header.Get("Idempotency-Key") {
 		t.Errorf("replay: status %d key %q, want 200 and %q", reqs[1].Status, reqs[1].Header.Get("Idempotency-Key"), reqs[0].Header.Get("Idempotency-Key"))
@@ -387,12 +372,7 @@ func TestRelay_RenderDeadLetterReplaysAfterFix(t *testing.T) {
 	fixed := hookYAML("raw", ep.srv.URL+"/hook", `{"j":"{{data.justification}}"}`, "")
 	td = startDaemon(t, dir, fixed, nil, nil)
 	td.apiJSON("POST", "/api/v1/deadletters/"+dl.ID+"/replay", nil, nil)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		if ep.count() < 1 {
-			return fmt.Errorf("replay not delivered")
-		}
-		return nil
-	})
+	ep.waitCount(t, 1, 20*time.Second)
 	req := ep.requests()[0]
 	var got struct{ J string }
 	if err := json.Unmarshal(req.Body, &got); err != nil || got.J != just {
@@ -486,22 +466,12 @@ func TestRelay_ReplayKeepsContentType(t *testing.T) {
 	// The template is text now: new deliveries go as text/plain.
 	td = startDaemon(t, dir, hookYAML("hook", ep.srv.URL+"/h", `request {{data.id}}`, ""), nil, nil)
 	td.apiJSON("POST", "/api/v1/deadletters/"+dl.ID+"/replay", nil, nil)
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		if ep.count() < 2 {
-			return fmt.Errorf("replay not delivered")
-		}
-		return nil
-	})
+	ep.waitCount(t, 2, 20*time.Second)
 	if ct := ep.requests()[1].Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("replayed with Content-Type %q, want application/json as first sent", ct)
 	}
 	td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, 2))
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		if ep.count() < 3 {
-			return fmt.Errorf("new event not delivered")
-		}
-		return nil
-	})
+	ep.waitCount(t, 3, 20*time.Second)
 	if ct := ep.requests()[2].Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
 		t.Errorf("new delivery with Content-Type %q, want text/plain", ct)
 	}
@@ -622,12 +592,7 @@ func TestRelay_SecretNeverLeaks(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, i))
 	}
-	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
-		if ep.count() < 6 {
-			return fmt.Errorf("%d requests", ep.count())
-		}
-		return nil
-	})
+	ep.waitCount(t, 6, 20*time.Second)
 	td.drained(10 * time.Second)
 	td.apiJSON("POST", "/api/v1/webhooks/cx/test", nil, nil)
 	if ep.requests()[0].Header.Get("Authorization") != "Bearer "+secret {
