@@ -291,7 +291,7 @@ func (h *hook) consume() (jetstream.ConsumeContext, error) {
 	if h.batch != nil {
 		handler = h.batch.add
 	}
-	return h.cons.Consume(handler, pullOptions(h.pullMax(), h.r.log, "deliveries consumer", zap.String("webhook", h.cfg.Name))...)
+	return h.cons.Consume(handler, pullOptions(h.pullMax(), h.r.pullBytes(), h.r.log, "deliveries consumer", zap.String("webhook", h.cfg.Name))...)
 }
 
 // pump owns the consume context. While the breaker is open it drains it

@@ -631,13 +631,34 @@ func (r *Relay) readLag(ctx context.Context) {
 // and with 5 s for 5 s in one in six.
 const pullExpiry = 2 * time.Second
 
+// defaultPullBytes bounds the bytes one pull request asks for. Without a
+// bound a pull of hundreds of messages is hundreds of the largest events:
+// a backlog of 1 MB events made the server push gigabytes at the relay,
+// past its 64 MB per-client buffer, and it cut the connection as a slow
+// consumer again and again; the client would likewise drop messages past
+// a subscription's 64 MiB.
+const defaultPullBytes = 16 << 20
+
+// pullBytes is the byte bound of every pull: defaultPullBytes, or more when
+// the server's max_payload allows larger messages, for a pull smaller than
+// a message stored in the stream would never get it.
+func (r *Relay) pullBytes() int {
+	return pullBytesFor(int(r.js.Conn().MaxPayload()))
+}
+
+func pullBytesFor(maxPayload int) int {
+	// A message counts its subject, reply subject and headers too.
+	return max(defaultPullBytes, maxPayload+64<<10)
+}
+
 // pullOptions are the options of every Consume: at most maxMsgs messages
-// held, short pull requests, and for a pull of a few messages a new request
-// after each one, which gives the trigger above more than one chance. what
-// and fields name the consumer in the log; a stalled pull is a warning.
-func pullOptions(maxMsgs int, log *zap.Logger, what string, fields ...zap.Field) []jetstream.PullConsumeOpt {
+// and maxBytes bytes held, short pull requests, and for a pull of a few
+// messages a new request after each one, which gives the trigger above more
+// than one chance. what and fields name the consumer in the log; a stalled
+// pull is a warning.
+func pullOptions(maxMsgs, maxBytes int, log *zap.Logger, what string, fields ...zap.Field) []jetstream.PullConsumeOpt {
 	opts := []jetstream.PullConsumeOpt{
-		jetstream.PullMaxMessages(maxMsgs),
+		jetstream.PullMaxMessagesWithBytesLimit(maxMsgs, maxBytes),
 		jetstream.PullExpiry(pullExpiry),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			fs := append(slices.Clip(fields), zap.Error(err))

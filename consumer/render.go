@@ -24,6 +24,10 @@ type renderStage struct {
 
 	in   chan jetstream.Msg
 	acks chan []*eventJob
+	// held bounds the bytes of the events taken from the consumer and not
+	// yet acked: the channel above and the batches in flight hold messages
+	// by the thousand, which at large events is gigabytes.
+	held *byteBudget
 	cc   jetstream.ConsumeContext
 	wg   sync.WaitGroup
 
@@ -48,15 +52,23 @@ func newRenderStage(r *Relay, cons jetstream.Consumer) *renderStage {
 		cons: cons,
 		in:   make(chan jetstream.Msg, DefaultRenderBatch*4),
 		acks: make(chan []*eventJob, 64),
+		held: newByteBudget(max(renderHeldBytes, r.pullBytes())),
 	}
 }
+
+// renderHeldBytes bounds the event bytes the render stage holds between
+// taking events from the consumer and acking them; thousands of events of
+// the usual few kilobytes fit.
+const renderHeldBytes = 32 << 20
 
 func (s *renderStage) start(ctx context.Context) error {
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.batchLoop(ctx) }()
 	go func() { defer s.wg.Done(); s.ackLoop(ctx) }()
-	cc, err := s.cons.Consume(func(m jetstream.Msg) { s.in <- m },
-		pullOptions(DefaultRenderBatch*8, s.r.log, "events consumer")...)
+	cc, err := s.cons.Consume(func(m jetstream.Msg) {
+		s.held.take(len(m.Data()))
+		s.in <- m
+	}, pullOptions(DefaultRenderBatch*8, s.r.pullBytes(), s.r.log, "events consumer")...)
 	if err != nil {
 		s.stop()
 		return err
@@ -281,6 +293,7 @@ func (s *renderStage) ackLoop(ctx context.Context) {
 		dctx, cancel := context.WithTimeout(ctx, defaultPublishAckTimeout)
 		for _, j := range batch {
 			s.finish(ctx, j, dctx.Done())
+			s.held.give(len(j.msg.Data()))
 		}
 		cancel()
 	}
