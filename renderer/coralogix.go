@@ -3,6 +3,7 @@ package renderer
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -62,17 +63,27 @@ func NewCoralogix(spec CoralogixSpec) (*Coralogix, error) {
 	c := &Coralogix{severity: spec.Severity, computer: spec.ComputerName, now: time.Now}
 	var err error
 	if c.app, err = CompileTemplate(spec.ApplicationName, false); err != nil {
-		return nil, fmt.Errorf("application_name: %w", err)
+		return nil, inField("application_name", err)
 	}
 	if c.sub, err = CompileTemplate(spec.SubsystemName, false); err != nil {
-		return nil, fmt.Errorf("subsystem_name: %w", err)
+		return nil, inField("subsystem_name", err)
 	}
 	if strings.TrimSpace(spec.TextTemplate) != "" {
 		if c.text, err = CompileTemplate(spec.TextTemplate, IsJSONTemplate(spec.TextTemplate)); err != nil {
-			return nil, fmt.Errorf("body_template: %w", err)
+			return nil, inField("body_template", err)
 		}
 	}
 	return c, nil
+}
+
+// inField names the config key of the template a compile error is about.
+func inField(field string, err error) error {
+	var te *TemplateError
+	if errors.As(err, &te) {
+		te.Field = field
+		return te
+	}
+	return fmt.Errorf("%s: %w", field, err)
 }
 
 // Entry renders one event (raw is its payload as received) as a log entry.

@@ -2,6 +2,7 @@ package renderer
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -94,5 +95,35 @@ func TestCoralogix_EntryWithoutTime(t *testing.T) {
 	b, _ := c.Entry(ev, raw)
 	if !strings.Contains(string(b), `"timestamp":1700000000123.456789,"hiResTimestamp":"1700000000123456789"`) {
 		t.Errorf("entry %s", b)
+	}
+}
+
+// Ensure NewCoralogix names the key of the template that does not compile,
+// once, as a *TemplateError.
+func TestNewCoralogix_TemplateError(t *testing.T) {
+	tests := []struct {
+		name    string
+		given   CoralogixSpec
+		wantMsg string
+	}{
+		{name: "ApplicationName", given: CoralogixSpec{ApplicationName: "{{#if x}}", SubsystemName: "s"}, wantMsg: "application_name line 1 col 1: "},
+		{name: "SubsystemName", given: CoralogixSpec{ApplicationName: "a", SubsystemName: "s-{{> part}}"}, wantMsg: "subsystem_name line 1 col 3: "},
+		{name: "BodyTemplate", given: CoralogixSpec{ApplicationName: "a", SubsystemName: "s", TextTemplate: "{{/if}}"}, wantMsg: "body_template line 1 col 1: "},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			_, err := NewCoralogix(test.given)
+			var te *TemplateError
+			if !errors.As(err, &te) || !errors.Is(err, ErrTemplate) {
+				t.Fatalf("err = %v, want *TemplateError", err)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, test.wantMsg) {
+				t.Errorf("message %q does not start with %q", msg, test.wantMsg)
+			}
+			if test.name != "BodyTemplate" && strings.Contains(msg, "body_template") {
+				t.Errorf("message %q names body_template", msg)
+			}
+		})
 	}
 }

@@ -72,10 +72,11 @@
 //
 // The context scan sees the text of all branches of a block helper
 // concatenated; a template whose branches open a string in one branch and
-// close it in another may get the wrong depth. Partials are not supported.
+// close it in another may get the wrong depth. Partials are not supported:
+// a template using one ({{> name}}) does not compile.
 //
 // raymond's parser leaves one blocked goroutine behind for every template it
 // rejects. CompileTemplate checks block structure itself first, so the usual
-// mistakes (unclosed or mismatched blocks, a stray {{else}}) do not reach the
-// parser, but other syntax errors still cost one goroutine each.
+// mistakes (unclosed or mismatched blocks, a stray {{else}}, a partial) do
+// not reach the parser, but other syntax errors still cost one goroutine each.
 package renderer

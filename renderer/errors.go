@@ -53,6 +53,9 @@ var ErrInvalidJSON = errors.New("rendered body is not valid JSON")
 type TemplateError struct {
 	// Webhook is the webhook owning the template; empty for CompileTemplate.
 	Webhook string
+	// Field is the config key holding the template, such as
+	// "application_name"; empty means "body_template".
+	Field string
 	// Line is the 1-based line of the problem inside the template.
 	Line int
 	// Col is the 1-based column (in bytes) of the problem inside the template.
@@ -69,7 +72,11 @@ func (e *TemplateError) Error() string {
 		b = strconv.AppendQuote(b, e.Webhook)
 		b = append(b, ": "...)
 	}
-	b = append(b, "body_template"...)
+	if e.Field != "" {
+		b = append(b, e.Field...)
+	} else {
+		b = append(b, "body_template"...)
+	}
 	if e.Line > 0 {
 		b = append(b, " line "...)
 		b = strconv.AppendInt(b, int64(e.Line), 10)

@@ -387,8 +387,10 @@ func splitBraceRuns(src string, toks []lexer.Token) (string, []int) {
 	return b.String(), inserts
 }
 
-// checkBlocks checks that block tags nest and match. On failure it returns a
-// *TemplateError whose Col temporarily holds the byte offset of the problem.
+// checkBlocks checks that block tags nest and match and that no partial is
+// used (no partial is ever registered, so one could only fail at render
+// time). On failure it returns a *TemplateError whose Col temporarily holds
+// the byte offset of the problem.
 func checkBlocks(src string, toks []lexer.Token) *TemplateError {
 	type open struct {
 		name string
@@ -434,6 +436,12 @@ func checkBlocks(src string, toks []lexer.Token) *TemplateError {
 			if len(stack) == 0 {
 				return &TemplateError{Col: t.Pos, Err: errors.New("{{else}} outside a block")}
 			}
+		case lexer.TokenOpenPartial:
+			name := blockName(i)
+			if name == "" {
+				name = "..."
+			}
+			return &TemplateError{Col: t.Pos, Err: fmt.Errorf("{{> %s}}: partials are not supported", name)}
 		}
 	}
 	if len(stack) > 0 {

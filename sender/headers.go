@@ -2,6 +2,7 @@ package sender
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/textproto"
@@ -135,39 +136,103 @@ func isVarName(s string) bool {
 	return true
 }
 
+// ValidHeaderValue reports whether v may be sent as a header value: it holds
+// no control character other than tab. New applies it to every configured
+// value, and to every resolved value of a header that references variables.
+func ValidHeaderValue(v string) bool { return validValue(v) }
+
+// EnvRef is one ${NAME} or ${NAME:-default} reference found by ScanEnv.
+type EnvRef struct {
+	// Name is the variable's name.
+	Name string
+	// Default is the text after ":-", used when the variable is unset or empty.
+	Default string
+	// HasDefault is true when the reference has a ":-" default.
+	HasDefault bool
+}
+
+// ScanEnv walks s the way header values are resolved (package config
+// expands every other config value the same way), calling lit for literal
+// text and ref for each reference. "$$" is a literal "$"; a "$" followed by
+// neither "{" nor "$" is literal. A reference with an invalid name is
+// skipped and the scan goes on, so that every reference is seen; an
+// unterminated "${" ends it. The error, if any, names every problem found.
+func ScanEnv(s string, lit func(string), ref func(EnvRef)) error {
+	var problems []string
+	for {
+		i := strings.IndexByte(s, '$')
+		if i < 0 || i == len(s)-1 {
+			lit(s)
+			break
+		}
+		lit(s[:i])
+		switch s[i+1] {
+		case '$':
+			lit("$")
+			s = s[i+2:]
+			continue
+		case '{':
+		default:
+			lit(s[i : i+2])
+			s = s[i+2:]
+			continue
+		}
+		end := strings.IndexByte(s[i+2:], '}')
+		if end < 0 {
+			problems = append(problems, `unterminated "${"`)
+			break
+		}
+		r := EnvRef{Name: s[i+2 : i+2+end]}
+		if name, def, ok := strings.Cut(r.Name, ":-"); ok {
+			r = EnvRef{Name: name, Default: def, HasDefault: true}
+		}
+		if isVarName(r.Name) {
+			ref(r)
+		} else {
+			problems = append(problems, fmt.Sprintf(`invalid variable name %q in "${...}"`, r.Name))
+		}
+		s = s[i+2+end+1:]
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
 // parseValue splits a raw header value into literal text and ${VAR} or
-// ${VAR:-default} references. A "$" not followed by "{" is literal.
+// ${VAR:-default} references, following ScanEnv ("$$" is a literal "$").
+// Adjacent literal text is kept in one segment.
 func parseValue(raw string) ([]segment, bool, error) {
 	var parts []segment
 	refs := false
-	rest := raw
-	for {
-		i := strings.Index(rest, "${")
-		if i < 0 {
-			if rest != "" {
-				parts = append(parts, segment{lit: rest})
-			}
-			return parts, refs, nil
+	err := ScanEnv(raw, func(s string) {
+		switch n := len(parts); {
+		case s == "":
+		case n > 0 && parts[n-1].name == "":
+			parts[n-1].lit += s
+		default:
+			parts = append(parts, segment{lit: s})
 		}
-		if i > 0 {
-			parts = append(parts, segment{lit: rest[:i]})
-		}
-		end := strings.IndexByte(rest[i:], '}')
-		if end < 0 {
-			return nil, false, fmt.Errorf("unterminated ${ reference")
-		}
-		expr := rest[i+2 : i+end]
-		seg := segment{name: expr}
-		if j := strings.Index(expr, ":-"); j >= 0 {
-			seg = segment{name: expr[:j], def: expr[j+2:], hasDef: true}
-		}
-		if !isVarName(seg.name) {
-			return nil, false, fmt.Errorf("invalid variable name %q", seg.name)
-		}
-		parts = append(parts, seg)
+	}, func(r EnvRef) {
+		parts = append(parts, segment{name: r.Name, def: r.Default, hasDef: r.HasDefault})
 		refs = true
-		rest = rest[i+end+1:]
+	})
+	if err != nil {
+		return nil, false, err
 	}
+	return parts, refs, nil
+}
+
+// literal joins the literal segments of a value without references.
+func literal(parts []segment) string {
+	if len(parts) == 1 {
+		return parts[0].lit
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString(p.lit)
+	}
+	return b.String()
 }
 
 // compileHeaders parses the configured headers, checks names, values and that
@@ -194,15 +259,16 @@ func compileHeaders(hs map[string]string, getenv func(string) (string, bool)) ([
 			if !validValue(v) {
 				return nil, fmt.Errorf("%w: header %q: resolved value holds a control character", ErrBadHeader, cn)
 			}
+			h.display = redactValue(raw)
 		} else {
-			if !validValue(raw) {
+			h.static = literal(parts)
+			if !validValue(h.static) {
 				return nil, fmt.Errorf("%w: header %q: value holds a control character", ErrBadHeader, cn)
 			}
-			h.static = raw
-		}
-		h.display = raw
-		if h.secret {
-			h.display = redactValue(raw)
+			h.display = h.static
+			if h.secret {
+				h.display = redactValue(h.static)
+			}
 		}
 		out = append(out, h)
 	}

@@ -28,6 +28,12 @@ func TestParseValue(t *testing.T) {
 		{name: "EmptyName", given: "${}", wantErr: true},
 		{name: "BadName", given: "${1A}", wantErr: true},
 		{name: "BadChar", given: "${A-B}", wantErr: true},
+		// "$$" is a literal "$", as in every other config value.
+		{name: "Escape", given: "cost $$10", want: []segment{{lit: "cost $10"}}},
+		{name: "EscapedRef", given: "literal $${KEY}", want: []segment{{lit: "literal ${KEY}"}}},
+		{name: "EscapeThenRef", given: "$$${KEY}", want: []segment{{lit: "$"}, {name: "KEY"}}, wantRefs: true},
+		{name: "DoubleEscape", given: "$$$$", want: []segment{{lit: "$$"}}},
+		{name: "BadNameThenUnterminated", given: "${1A} ${B", wantErr: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -47,6 +53,58 @@ func TestParseValue(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Ensure ScanEnv reports every malformed reference of a value and still
+// passes on the references after an invalid name.
+func TestScanEnv(t *testing.T) {
+	var refs []string
+	var lit strings.Builder
+	err := ScanEnv("a $$ ${1A} ${B:-x} ${C-D} $${E} ${F", func(s string) { lit.WriteString(s) }, func(r EnvRef) { refs = append(refs, r.Name) })
+	if err == nil {
+		t.Fatal("ScanEnv succeeded, want an error")
+	}
+	for _, want := range []string{`"1A"`, `"C-D"`, `unterminated "${"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	if strings.Join(refs, ",") != "B" {
+		t.Errorf("refs = %v, want [B]", refs)
+	}
+	if got := lit.String(); got != "a $    ${E} " {
+		t.Errorf("literal text = %q", got)
+	}
+}
+
+// Ensure "$$" in a configured header is sent as one "$" and never resolves
+// the variable it escapes, whether or not that variable is set.
+func TestSender_Send_HeaderDollarEscape(t *testing.T) {
+	for _, env := range []map[string]string{nil, {"AUD_NOT_SET_X": "leaked-value"}} {
+		rc := &recorder{}
+		ts := newServer(t, rc)
+		s := newUnsafe(t, Endpoint{URL: ts.URL, Headers: map[string]string{
+			"X-Cost": "cost $$10",
+			"X-Lit":  "literal $${AUD_NOT_SET_X}",
+		}}, Options{Getenv: fixedEnv(env)})
+		att, err := s.Send(t.Context(), Delivery{ID: "d-1", Body: []byte(`{}`)})
+		if err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+		reqs := rc.requests()
+		if len(reqs) != 1 {
+			t.Fatalf("got %d requests, want 1", len(reqs))
+		}
+		if got := reqs[0].header.Get("X-Cost"); got != "cost $10" {
+			t.Errorf("X-Cost sent as %q, want %q", got, "cost $10")
+		}
+		if got := reqs[0].header.Get("X-Lit"); got != "literal ${AUD_NOT_SET_X}" {
+			t.Errorf("X-Lit sent as %q, want %q", got, "literal ${AUD_NOT_SET_X}")
+		}
+		if got := att.Request.Headers["X-Cost"]; got != "cost $10" {
+			t.Errorf("Attempt shows X-Cost as %q, want %q", got, "cost $10")
+		}
 	}
 }
 
@@ -82,7 +140,7 @@ func TestIsSensitiveName(t *testing.T) {
 // Ensure New validates the endpoint and names the header and variable of a
 // missing environment reference without quoting any value.
 func TestNew(t *testing.T) {
-	env := fixedEnv(map[string]string{"PRESENT": "value-123"})
+	env := fixedEnv(map[string]string{"PRESENT": "value-123", "NEWLINE": "value-123\nX-B: 1"})
 	good := Endpoint{Name: "hook", URL: "https://example.com/hook"}
 	tests := []struct {
 		name      string
@@ -107,6 +165,13 @@ func TestNew(t *testing.T) {
 		{name: "BadHeaderName", given: func(ep *Endpoint) { ep.Headers = map[string]string{"Bad Name": "x"} }, wantErr: ErrBadHeader},
 		{name: "HeaderCRLF", given: func(ep *Endpoint) { ep.Headers = map[string]string{"X-A": "a\r\nX-B: b"} }, wantErr: ErrBadHeader},
 		{name: "Unterminated", given: func(ep *Endpoint) { ep.Headers = map[string]string{"X-A": "${A"} }, wantErr: ErrBadHeader},
+		{name: "EscapedMissingVar", given: func(ep *Endpoint) { ep.Headers = map[string]string{"X-Lit": "literal $${NOT_SET}"} }},
+		{
+			name:      "ResolvedControlChar",
+			given:     func(ep *Endpoint) { ep.Headers = map[string]string{"X-A": "${NEWLINE}"} },
+			wantErr:   ErrBadHeader,
+			wantTexts: []string{`header "X-A"`},
+		},
 		{name: "DuplicateHeader", given: func(ep *Endpoint) { ep.Headers = map[string]string{"x-a": "1", "X-A": "2"} }, wantErr: ErrBadHeader},
 		{name: "NegativeTimeout", given: func(ep *Endpoint) { ep.Timeout = -1 }, wantErr: ErrInvalidOption},
 		{name: "NegativeConcurrency", given: func(ep *Endpoint) { ep.Concurrency = -1 }, wantErr: ErrInvalidOption},
@@ -128,6 +193,9 @@ func TestNew(t *testing.T) {
 			}
 			if err != nil && strings.Contains(err.Error(), "value-123") {
 				t.Errorf("error %q leaks a variable's value", err)
+			}
+			if err != nil && strings.Contains(err.Error(), `webhook "hook"`) {
+				t.Errorf("error %q names the webhook; the caller does that", err)
 			}
 			if s != nil {
 				s.Close()

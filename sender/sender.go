@@ -180,16 +180,18 @@ type Sender struct {
 // of the package's sentinel errors, for a URL refused by CheckURL, an
 // unsupported method, a malformed header, a header variable that is not set
 // (naming the header and the variable, never a value), or an invalid policy.
+// The error does not name the endpoint: the caller, which knows which one it
+// built, adds that.
 func New(ep Endpoint, opts Options) (*Sender, error) {
 	if ep.Name == "" {
 		return nil, fmt.Errorf("%w: endpoint name is empty", ErrInvalidOption)
 	}
 	if err := CheckURL(ep.URL, opts.AllowUnsafe); err != nil {
-		return nil, fmt.Errorf("webhook %q: %w", ep.Name, err)
+		return nil, err
 	}
 	u, err := url.Parse(ep.URL)
 	if err != nil {
-		return nil, fmt.Errorf("webhook %q: %w: does not parse", ep.Name, ErrBadURL)
+		return nil, fmt.Errorf("%w: does not parse", ErrBadURL)
 	}
 	method := strings.ToUpper(ep.Method)
 	switch method {
@@ -197,10 +199,10 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 		method = DefaultMethod
 	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodGet:
 	default:
-		return nil, fmt.Errorf("webhook %q: %w: %q", ep.Name, ErrBadMethod, ep.Method)
+		return nil, fmt.Errorf("%w: %q", ErrBadMethod, ep.Method)
 	}
 	if err := applyDefaults(&ep); err != nil {
-		return nil, fmt.Errorf("webhook %q: %w", ep.Name, err)
+		return nil, err
 	}
 	if opts.Getenv == nil {
 		opts.Getenv = os.LookupEnv
@@ -222,7 +224,7 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 	}
 	headers, err := compileHeaders(ep.Headers, opts.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("webhook %q: %w", ep.Name, err)
+		return nil, err
 	}
 
 	s := &Sender{
@@ -280,7 +282,7 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 			ct = DefaultContentType
 		}
 		if !validValue(ct) {
-			return nil, fmt.Errorf("webhook %q: %w: content type holds a control character", ep.Name, ErrBadHeader)
+			return nil, fmt.Errorf("%w: content type holds a control character", ErrBadHeader)
 		}
 		s.fixed = append(s.fixed, fixedHeader{contentType, []string{ct}})
 		s.display[contentType] = ct
@@ -288,7 +290,7 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 	s.nheaders = len(s.fixed) + len(s.dynamic) + 1 // + Idempotency-Key
 	s.tmpl, err = http.NewRequest(method, ep.URL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("webhook %q: %w: cannot build request", ep.Name, ErrBadURL)
+		return nil, fmt.Errorf("%w: cannot build request", ErrBadURL)
 	}
 
 	rt := opts.Transport

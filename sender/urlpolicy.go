@@ -22,8 +22,10 @@ var blockedPrefixes = [...]netip.Prefix{
 	netip.MustParsePrefix("198.18.0.0/15"),     // benchmarking
 	netip.MustParsePrefix("240.0.0.0/4"),       // reserved, incl. 255.255.255.255 broadcast
 	netip.MustParsePrefix("::/96"),             // IPv4-compatible (deprecated)
+	netip.MustParsePrefix("::ffff:0:0:0/96"),   // IPv4-translated (SIIT), e.g. ::ffff:0:7f00:1
 	netip.MustParsePrefix("64:ff9b:1::/48"),    // local-use NAT64
 	netip.MustParsePrefix("100::/64"),          // discard-only
+	netip.MustParsePrefix("fec0::/10"),         // site-local (deprecated by RFC 3879)
 	netip.MustParsePrefix("fd00:ec2::254/128"), // AWS IMDS over IPv6 (also inside fc00::/7)
 }
 
@@ -36,9 +38,12 @@ var (
 // loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local
 // (169.254/16 including the 169.254.169.254 metadata service, fe80::/10),
 // unspecified, multicast, carrier-grade NAT (100.64/10), 0.0.0.0/8, reserved
-// 240/4 and broadcast, the fd00:ec2::254 metadata address, and any IPv6 form
-// that embeds one of those IPv4 addresses (IPv4-mapped, NAT64 64:ff9b::/96,
-// 6to4 2002::/16). An invalid address is blocked.
+// 240/4 and broadcast, the fd00:ec2::254 metadata address, deprecated IPv6
+// site-local fec0::/10, and any IPv6 form that embeds an IPv4 address
+// (IPv4-compatible ::/96 and IPv4-translated ::ffff:0:0:0/96 always;
+// IPv4-mapped, NAT64 64:ff9b::/96 and 6to4 2002::/16 when the embedded
+// address is blocked). The dial-time check uses the same predicate. An
+// invalid address is blocked.
 func IsBlockedIP(ip netip.Addr) bool {
 	if !ip.IsValid() {
 		return true

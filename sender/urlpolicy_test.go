@@ -34,6 +34,8 @@ func TestCheckURL(t *testing.T) {
 		{name: "IPv6Loopback", given: "https://[::1]/hook", wantErr: ErrBadURL, wantUnsafe: true},
 		{name: "IPv6ULA", given: "https://[fd00::1]/hook", wantErr: ErrBadURL, wantUnsafe: true},
 		{name: "IPv4MappedLoopback", given: "https://[::ffff:127.0.0.1]/hook", wantErr: ErrBadURL, wantUnsafe: true},
+		{name: "IPv4TranslatedLoopback", given: "https://[::ffff:0:7f00:1]/", wantErr: ErrBadURL, wantUnsafe: true},
+		{name: "IPv6SiteLocal", given: "https://[fec0::1]/hook", wantErr: ErrBadURL, wantUnsafe: true},
 		{name: "Localhost", given: "https://localhost/hook", wantErr: ErrBadURL, wantUnsafe: true},
 		{name: "Loopback", given: "https://127.0.0.1/hook", wantErr: ErrBadURL, wantUnsafe: true},
 		{name: "EmptyHost", given: "https:///hook", wantErr: ErrBadURL},
@@ -132,6 +134,10 @@ func TestIsBlockedIP(t *testing.T) {
 		{"SixToFourLoopback", "2002:7f00:1::", true},
 		{"SixToFourPublic", "2002:808:808::", false},
 		{"PublicIPv6", "2606:4700:4700::1111", false},
+		{"SiteLocal", "fec0::1", true},                      // fec0::/10, deprecated
+		{"SiteLocalTop", "feff:ffff::1", true},              // last of fec0::/10
+		{"IPv4TranslatedLoopback", "::ffff:0:7f00:1", true}, // ::ffff:0:0:0/96 (SIIT)
+		{"IPv4TranslatedPublic", "::ffff:0:808:808", true},  // the whole range
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,6 +152,31 @@ func TestIsBlockedIP(t *testing.T) {
 			t.Error("IsBlockedIP(zero) = false, want true")
 		}
 	})
+}
+
+// Ensure the dial-time check refuses exactly what IsBlockedIP blocks,
+// including the deprecated site-local and IPv4-translated IPv6 ranges.
+func TestSafeControl(t *testing.T) {
+	tests := []struct {
+		name    string
+		given   string
+		wantErr error
+	}{
+		{name: "SiteLocal", given: "[fec0::1]:443", wantErr: ErrUnsafeAddress},
+		{name: "IPv4Translated", given: "[::ffff:0:7f00:1]:443", wantErr: ErrUnsafeAddress},
+		{name: "IPv4Mapped", given: "[::ffff:127.0.0.1]:443", wantErr: ErrUnsafeAddress},
+		{name: "Loopback", given: "127.0.0.1:443", wantErr: ErrUnsafeAddress},
+		{name: "Public", given: "93.184.216.34:443"},
+		{name: "PublicIPv6", given: "[2606:4700:4700::1111]:443"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := safeControl("tcp", tc.given, nil)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Fatalf("safeControl(%q) = %v, want %v", tc.given, err, tc.wantErr)
+			}
+		})
+	}
 }
 
 // Ensure ResolveCheck refuses blocked literals and local names and ignores

@@ -13,6 +13,11 @@ import (
 // items) and the value.
 type nodeRef struct{ key, val *yaml.Node }
 
+// maxAliasValues bounds the values decoded through aliases and merge keys,
+// so that nested aliases (a "billion laughs" file) cannot make decoding run
+// for ever or exhaust memory. A real config expands a few thousand at most.
+const maxAliasValues = 100_000
+
 // decoder walks a yaml.Node tree against the Config struct, so that every
 // problem carries its key path and position.
 type decoder struct {
@@ -20,6 +25,16 @@ type decoder struct {
 	nodes  map[string]nodeRef
 	lines  [][]byte
 	errs   []FieldError
+
+	// open holds the mappings and sequences being decoded, so that an
+	// alias or merge key referring back to one of them is refused rather
+	// than followed for ever.
+	open map[*yaml.Node]bool
+	// aliasDepth counts the aliases being followed; aliasValues counts the
+	// values decoded through them, up to maxAliasValues.
+	aliasDepth, aliasValues int
+	// stopped is set once aliasValues passed the limit: nothing more is decoded.
+	stopped bool
 }
 
 var (
@@ -86,10 +101,60 @@ func shown(n *yaml.Node) string {
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
 
+// visit counts a value decoded through an alias. It reports false, having
+// reported the problem once, when aliases expanded too many values.
+func (d *decoder) visit(n *yaml.Node, path string) bool {
+	if d.stopped {
+		return false
+	}
+	if d.aliasDepth == 0 {
+		return true
+	}
+	if d.aliasValues++; d.aliasValues > maxAliasValues {
+		d.stopped = true
+		d.errorf(path, n, ErrAlias, "aliases expand to more than %d values; the file nests aliases too deeply", maxAliasValues)
+		return false
+	}
+	return true
+}
+
+// follow resolves the alias n and calls f with its target, unless the target
+// is being decoded already: the alias then refers back to a node that
+// contains it, which is reported (what names the alias in the message).
+// Without this check a merge key referring back to its own mapping would
+// recurse until the stack overflows.
+func (d *decoder) follow(n *yaml.Node, path, what string, f func(*yaml.Node)) {
+	t := n
+	for t.Kind == yaml.AliasNode && t.Alias != nil {
+		t = t.Alias
+	}
+	if d.open[t] {
+		d.errorf(path, n, ErrAlias, "%s refers back to %s that contains it (anchor &%s, line %d)", what, kindName(t), t.Anchor, t.Line)
+		return
+	}
+	d.aliasDepth++
+	f(t)
+	d.aliasDepth--
+}
+
+// enter marks the mapping or sequence n as being decoded; leave unmarks it.
+func (d *decoder) enter(n *yaml.Node) {
+	if d.open == nil {
+		d.open = map[*yaml.Node]bool{}
+	}
+	d.open[n] = true
+}
+
+func (d *decoder) leave(n *yaml.Node) { delete(d.open, n) }
+
 // decode stores n into v. expand says whether scalars get ${VAR} expansion.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, expand bool) {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
+	if !d.visit(n, path) {
+		return
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		d.follow(n, path, "alias *"+n.Value, func(t *yaml.Node) { d.decode(t, v, path, expand) })
+		return
 	}
 	if isNull(n) {
 		// An empty value means "not set": keep the default, except that
@@ -217,6 +282,8 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, expan
 		d.errorf(path, n, ErrType, "expected a mapping, got %s", kindName(n))
 		return
 	}
+	d.enter(n)
+	defer d.leave(n)
 	fields := fieldByKey(v.Type())
 	// Merged mappings go first: the mapping's own keys override them,
 	// wherever the "<<" key is written.
@@ -257,13 +324,19 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, expan
 
 // merge applies the mapping (or sequence of mappings) of a "<<" merge key.
 func (d *decoder) merge(n *yaml.Node, v reflect.Value, path string, expand bool) {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
+	if !d.visit(n, path) {
+		return
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		d.follow(n, path, `merge key "<<"`, func(t *yaml.Node) { d.merge(t, v, path, expand) })
+		return
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		d.decodeStruct(n, v, path, expand, map[string]bool{})
 	case yaml.SequenceNode:
+		d.enter(n)
+		defer d.leave(n)
 		// Earlier mappings in the sequence win, so apply them last.
 		for i := len(n.Content) - 1; i >= 0; i-- {
 			d.merge(n.Content[i], v, path, expand)
@@ -287,6 +360,8 @@ func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string, expand
 		d.errorf(path, n, ErrType, "expected a sequence, got %s", kindName(n))
 		return
 	}
+	d.enter(n)
+	defer d.leave(n)
 	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
 		p := index(path, i)
@@ -308,6 +383,8 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string, expand b
 		d.errorf(path, n, ErrType, "expected a mapping, got %s", kindName(n))
 		return
 	}
+	d.enter(n)
+	defer d.leave(n)
 	if v.IsNil() {
 		v.Set(reflect.MakeMap(v.Type()))
 	}

@@ -28,7 +28,9 @@
 //
 // A merge is applied deeply: a nested block (retry, headers, ...) given both
 // by the merged mapping and by the mapping itself combines the two, the
-// mapping's own values winning.
+// mapping's own values winning. An alias or merge key that refers back to a
+// node containing it is an error ([ErrAlias]), and so are aliases that
+// expand to more than 100,000 values.
 //
 // # Environment
 //
@@ -37,8 +39,10 @@
 // is unset or empty, and $$ becomes a single $. Any other $ stays as it is.
 // The values of webhooks[].headers are the exception: they are kept raw,
 // because package sender resolves them at send time so that secrets live in
-// no long-lived struct. Validation still checks that every ${VAR} without a
-// default used in a header is set, and names the variable, never its value.
+// no long-lived struct; sender follows the same rules, $$ included (both use
+// sender.ScanEnv). Validation still checks that every ${VAR} without a
+// default used in a header is set and that its value holds no line break or
+// other control character, and names the variable, never its value.
 // The environment is read through [LoadOptions.Getenv].
 //
 // # Caveats
@@ -46,6 +50,8 @@
 // Checks that depend on sibling packages use them directly: URLs go through
 // sender.CheckURL (and sender.ResolveCheck when [LoadOptions.ResolveDNS] is
 // set), triggers through renderer.ParseTrigger and templates through
-// renderer.CompileTemplate, so that "hookrelay validate" refuses exactly what
-// "hookrelay run" would.
+// renderer.CompileTemplate (the body templates and the Coralogix
+// application_name and subsystem_name), so that "hookrelay validate" refuses
+// exactly what "hookrelay run" would. For the same reason the NATS
+// credentials and TLS files must be readable files.
 package config

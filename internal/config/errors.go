@@ -8,6 +8,10 @@ var ErrSyntax = errors.New("yaml syntax error")
 // ErrUnknownKey reports a mapping key that hookrelay does not know.
 var ErrUnknownKey = errors.New("unknown key")
 
+// ErrAlias reports a YAML alias or "<<" merge key that refers back to a node
+// containing it, or aliases that expand to too many values.
+var ErrAlias = errors.New("alias error")
+
 // ErrDuplicateKey reports a key given twice in one mapping.
 var ErrDuplicateKey = errors.New("duplicate key")
 

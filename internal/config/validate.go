@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -85,7 +87,41 @@ func (v *validator) validateNATS(n *NATS) {
 	if (n.TLS.CertFile == "") != (n.TLS.KeyFile == "") {
 		v.fail("nats.tls", ErrInvalidValue, "cert_file and key_file must be given together")
 	}
+	if !v.opts.Client {
+		v.readableFile("nats.credentials", n.Credentials)
+		v.readableFile("nats.tls.ca_file", n.TLS.CAFile)
+		v.readableFile("nats.tls.cert_file", n.TLS.CertFile)
+		v.readableFile("nats.tls.key_file", n.TLS.KeyFile)
+	}
 }
+
+// readableFile checks that the file name (if set) is a file that can be
+// opened for reading. The NATS client reads these files only when it
+// connects, where a missing one would stop "run" instead of failing validate.
+func (v *validator) readableFile(path, name string) {
+	if name == "" {
+		return
+	}
+	f, err := os.Open(name)
+	if err == nil {
+		var fi os.FileInfo
+		fi, err = f.Stat()
+		f.Close()
+		if err == nil && fi.IsDir() {
+			err = &fs.PathError{Op: "open", Path: name, Err: errIsDir}
+		}
+	}
+	if err != nil {
+		cause := err
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			cause = pe.Err
+		}
+		v.fail(path, joinClass(ErrInvalidValue, err), "cannot read %q: %v", name, cause)
+	}
+}
+
+var errIsDir = errors.New("is a directory")
 
 func (v *validator) validateEvents(e *Events) {
 	if err := checkStreamName(e.Stream); err != nil {
@@ -263,25 +299,34 @@ func (v *validator) validateHeaders(w *Webhook, p string) {
 		}
 		seen[strings.ToLower(k)] = k
 		raw := w.Headers[k]
-		if strings.ContainsAny(raw, "\r\n\x00") {
-			v.fail(hp, ErrInvalidValue, "header value contains a line break or NUL")
+		if !sender.ValidHeaderValue(raw) {
+			v.fail(hp, ErrInvalidValue, "header value contains a line break or another control character")
 		}
+		// A malformed reference does not hide the problems of the others.
 		refs, err := envRefs(raw)
 		if err != nil {
 			v.fail(hp, ErrEnv, "%s", strings.TrimPrefix(err.Error(), ErrEnv.Error()+": "))
+		}
+		if v.opts.Client {
 			continue
 		}
 		for _, r := range refs {
-			if r.HasDefault {
+			val, ok := v.getenv(r.Name)
+			fe := FieldError{Path: hp}
+			switch {
+			case r.HasDefault && (!ok || val == ""):
+				continue // the default is part of raw, checked above
+			case !ok:
+				fe.Err, fe.Msg = ErrEnv, fmt.Sprintf("environment variable %s is not set", r.Name)
+			case !sender.ValidHeaderValue(val):
+				fe.Err, fe.Msg = ErrInvalidValue, fmt.Sprintf("environment variable %s holds a line break or another control character", r.Name)
+			default:
 				continue
 			}
-			if _, ok := v.getenv(r.Name); !ok && !v.opts.Client {
-				// The line alone locates a value-level problem; the value
-				// itself is never printed.
-				line, _ := v.pos(hp)
-				v.addError(FieldError{Path: hp, Line: line, Err: ErrEnv,
-					Msg: fmt.Sprintf("environment variable %s is not set", r.Name)})
-			}
+			// The line alone locates a value-level problem; the value
+			// itself is never printed.
+			fe.Line, _ = v.pos(hp)
+			v.addError(fe)
 		}
 	}
 }
@@ -409,11 +454,16 @@ func (v *validator) validateCoralogix(ctx context.Context, c *Coralogix, p strin
 	default:
 		v.checkURL(ctx, p+".endpoint", c.Endpoint, allowUnsafe)
 	}
+	// Both names are Handlebars templates (plain text), like the body.
 	if strings.TrimSpace(c.ApplicationName) == "" {
 		v.fail(p+".application_name", ErrRequired, "application_name is required")
+	} else {
+		v.compile(p+".application_name", c.ApplicationName, false)
 	}
 	if strings.TrimSpace(c.SubsystemName) == "" {
 		v.fail(p+".subsystem_name", ErrRequired, "subsystem_name is required")
+	} else {
+		v.compile(p+".subsystem_name", c.SubsystemName, false)
 	}
 	if c.Batch.MaxEvents < 1 {
 		v.fail(p+".batch.max_events", ErrInvalidValue, "must be at least 1, got %d", c.Batch.MaxEvents)

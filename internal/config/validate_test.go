@@ -2,6 +2,10 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -502,7 +506,146 @@ func TestParse_Rules(t *testing.T) {
 			wantErr: []string{`webhooks[0].coralogix.body_template (line 8, col `},
 			wantIs:  config.ErrTemplate,
 		},
+		{
+			name:    "CoralogixNameTemplates",
+			given:   hook + "    coralogix:\n      region: eu2\n      application_name: \"{{#if x}}\"\n      subsystem_name: \"s-{{> part}}\"\n",
+			wantErr: []string{`webhooks[0].coralogix.application_name (line 6, col 26): template line 1: block "if" is never closed`, `webhooks[0].coralogix.subsystem_name (line 7, col 26): template line 1: {{> part}}: partials are not supported`},
+			wantIs:  config.ErrTemplate,
+		},
+		{
+			name:    "TemplatePartial",
+			given:   hook + "    body_template: '{\"a\": \"{{> part}}\"}'\n",
+			wantErr: []string{`webhooks[0].body_template (line 4, col 28): template line 1: {{> part}}: partials are not supported`},
+			wantIs:  config.ErrTemplate,
+		},
+		{
+			name:    "HeaderEnvControlChar",
+			given:   hook + "    headers:\n      X-A: \"${AUD_NL}\"\n      X-B: \"v-${AUD_NL:-x}\"\n",
+			env:     map[string]string{"AUD_NL": "line1\nline2"},
+			wantErr: []string{`webhooks[0].headers.X-A (line 5): environment variable AUD_NL holds a line break or another control character`, `webhooks[0].headers.X-B (line 6): environment variable AUD_NL holds`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:  "HeaderEnvAllProblems",
+			given: hook + "    headers:\n      X-A: \"${MISSING_A} ${1BAD} ${C-D} ${MISSING_B} ${\"\n",
+			wantErr: []string{
+				`webhooks[0].headers.X-A (line 5, col 7): invalid variable name "1BAD" in "${...}"; invalid variable name "C-D" in "${...}"; unterminated "${" (write $$ for a literal $)`,
+				`webhooks[0].headers.X-A (line 5): environment variable MISSING_A is not set`,
+				`webhooks[0].headers.X-A (line 5): environment variable MISSING_B is not set`,
+			},
+			wantIs: config.ErrEnv,
+		},
+		{
+			name:    "MergeKeyReferringToItsMapping",
+			given:   "admin: &a\n  listen: 127.0.0.1:8080\n  <<: *a\n",
+			wantErr: []string{`admin (line 3, col 7): merge key "<<" refers back to a mapping that contains it (anchor &a, line `},
+			wantIs:  config.ErrAlias,
+		},
+		{
+			name:    "MergeKeyCycleThroughExtension",
+			given:   "x-a: &a\n  <<: *a\nadmin:\n  <<: *a\n",
+			wantErr: []string{`admin (line 2, col 7): merge key "<<" refers back to a mapping that contains it`},
+			wantIs:  config.ErrAlias,
+		},
+		{
+			name:    "MergeSequenceReferringToItself",
+			given:   "admin:\n  <<: &s [*s]\n",
+			wantErr: []string{`admin (line 2, col 11): merge key "<<" refers back to a sequence that contains it`},
+			wantIs:  config.ErrAlias,
+		},
+		{
+			name:    "AliasCycle",
+			given:   hook + "    filters: &f {integration_name: *f}\n",
+			wantErr: []string{`webhooks[0].filters.integration_name (line 4, col 36): alias *f refers back to a mapping that contains it`},
+			wantIs:  config.ErrAlias,
+		},
 	})
+}
+
+// Ensure nested aliases that would expand to a huge config (a "billion
+// laughs" file) are refused quickly with one error, while a config that
+// merges a shared block into many webhooks still loads.
+func TestParse_AliasExpansion(t *testing.T) {
+	// Ten levels of ten merges each: 10^10 values if expanded.
+	var merges strings.Builder
+	merges.WriteString("x-a0: &a0 {timeout: 1s}\n")
+	for i := 1; i < 10; i++ {
+		fmt.Fprintf(&merges, "x-a%d: &a%d {<<: [%s]}\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*a%d, ", i-1), 10), ", "))
+	}
+	merges.WriteString("webhooks:\n  - <<: *a9\n    name: a\n    url: https://hooks.example.com/a\n")
+
+	// Plain aliases, three levels of a thousand: 10^9 filter values.
+	var plain strings.Builder
+	plain.WriteString("x-s: &s [" + strings.TrimSuffix(strings.Repeat("v, ", 1000), ", ") + "]\nx-f: &f {")
+	for i := range 1000 {
+		fmt.Fprintf(&plain, "k%d: *s, ", i)
+	}
+	plain.WriteString("k: *s}\nx-w: &w {name: a, url: https://hooks.example.com/a, filters: *f}\n")
+	plain.WriteString("webhooks: [" + strings.TrimSuffix(strings.Repeat("*w, ", 1000), ", ") + "]\n")
+
+	for name, given := range map[string]string{"Merges": merges.String(), "Aliases": plain.String()} {
+		t.Run(name, func(t *testing.T) {
+			_, err := config.Parse([]byte(given), "config.yaml", config.LoadOptions{Getenv: env(nil)})
+			fes := fieldErrors(t, err)
+			if len(fes) != 1 || !errors.Is(err, config.ErrAlias) || !strings.Contains(fes[0].Msg, "aliases expand to more than") || fes[0].Line == 0 {
+				t.Fatalf("errors = %v", err)
+			}
+		})
+	}
+
+	t.Run("SharedBlock", func(t *testing.T) {
+		// Ensure a real use of a shared block, merged into many webhooks, loads.
+		var b strings.Builder
+		b.WriteString("x-hook: &hook\n  timeout: 20s\n  retry: {max_attempts: 3, initial_backoff: 2s, max_backoff: 1m}\n")
+		b.WriteString("  headers:\n    Authorization: Bearer ${API_KEY:-none}\n    X-Team: platform\n")
+		b.WriteString("  filters: {integration_type: [postgresql, mysql], approval_type: [manual, automatic]}\n")
+		b.WriteString("  body_template: '{\"id\": \"{{ data.id }}\"}'\nwebhooks:\n")
+		for i := range 500 {
+			fmt.Fprintf(&b, "  - <<: *hook\n    name: hook-%d\n    url: https://hooks.example.com/%d\n", i, i)
+		}
+		cfg, err := config.Parse([]byte(b.String()), "config.yaml", config.LoadOptions{Getenv: env(nil)})
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		if len(cfg.Webhooks) != 500 || cfg.Webhooks[499].Retry.MaxAttempts != 3 {
+			t.Errorf("got %d webhooks, last %+v", len(cfg.Webhooks), cfg.Webhooks[len(cfg.Webhooks)-1])
+		}
+	})
+}
+
+// Ensure the NATS credentials and TLS files must exist and be readable files
+// (the NATS client reads them only when "run" connects), except for a client
+// command, which never reads them.
+func TestParse_NATSFiles(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "user.creds")
+	if err := os.WriteFile(good, []byte("creds"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.pem")
+	given := fmt.Sprintf("nats:\n  url: tls://nats.example.com:4222\n  credentials: %s\n  tls:\n    ca_file: %s\n    cert_file: %s\n    key_file: %s\n", missing, dir, good, good)
+
+	_, err := config.Parse([]byte(given), "config.yaml", config.LoadOptions{Getenv: env(nil)})
+	fes := fieldErrors(t, err)
+	want := []string{
+		fmt.Sprintf(`nats.credentials (line 3, col 3): cannot read %q: no such file or directory`, missing),
+		fmt.Sprintf(`nats.tls.ca_file (line 5, col 5): cannot read %q: is a directory`, dir),
+	}
+	if len(fes) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%v", len(fes), len(want), err)
+	}
+	for i, w := range want {
+		if got := fes[i].Error(); got != w {
+			t.Errorf("error %d = %q, want %q", i, got, w)
+		}
+	}
+	if !errors.Is(err, config.ErrInvalidValue) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("errors.Is(ErrInvalidValue, fs.ErrNotExist) = false: %v", err)
+	}
+
+	if _, err := config.Parse([]byte(given), "config.yaml", config.LoadOptions{Getenv: env(nil), Client: true}); err != nil {
+		t.Errorf("Parse as a client: %v", err)
+	}
 }
 
 // Ensure a template error is reported on the file line of the template's
@@ -596,6 +739,15 @@ func TestParse_Normalize(t *testing.T) {
 
 // Ensure accepted variants parse to the expected values.
 func TestParse_Valid(t *testing.T) {
+	// The NATS files must exist.
+	natsFiles := map[string]string{}
+	dir := t.TempDir()
+	for _, name := range []string{"user.creds", "ca.pem", "c.pem", "k.pem"} {
+		natsFiles[name] = filepath.Join(dir, name)
+		if err := os.WriteFile(natsFiles[name], []byte(name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
 		name  string
 		given string
@@ -622,10 +774,19 @@ func TestParse_Valid(t *testing.T) {
 			check: func(c *config.Config) bool { return c.Admin.Token == "t0ken" },
 		},
 		{
-			name:  "ExternalNATS",
-			given: "nats:\n  url: nats://a.example.com:4222, tls://b.example.com:4222\n  credentials: ./user.creds\n  tls: {ca_file: ca.pem, cert_file: c.pem, key_file: k.pem}\n  embedded: {listen: bogus}\n",
+			name: "ExternalNATS",
+			given: fmt.Sprintf("nats:\n  url: nats://a.example.com:4222, tls://b.example.com:4222\n  credentials: %s\n  tls: {ca_file: %s, cert_file: %s, key_file: %s}\n  embedded: {listen: bogus}\n",
+				natsFiles["user.creds"], natsFiles["ca.pem"], natsFiles["c.pem"], natsFiles["k.pem"]),
 			check: func(c *config.Config) bool {
-				return c.NATS.Credentials == "./user.creds" && c.NATS.TLS.KeyFile == "k.pem"
+				return c.NATS.Credentials == natsFiles["user.creds"] && c.NATS.TLS.KeyFile == natsFiles["k.pem"]
+			},
+		},
+		{
+			name:  "HeaderDollarEscape",
+			given: hook + "    headers:\n      X-Cost: cost $$10\n      X-Lit: \"literal $${AUD_NOT_SET_X}\"\n",
+			check: func(c *config.Config) bool {
+				h := c.Webhooks[0].Headers
+				return h["X-Cost"] == "cost $$10" && h["X-Lit"] == "literal $${AUD_NOT_SET_X}"
 			},
 		},
 		{
