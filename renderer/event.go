@@ -104,7 +104,7 @@ func decodeStd(b []byte) (map[string]any, error) {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, malformed(err, dec)
+		return nil, malformed(err, dec, len(b))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: trailing data after the JSON value at offset %d", ErrMalformed, skipSpace(b, dec.InputOffset()))
@@ -116,14 +116,16 @@ func decodeStd(b []byte) (map[string]any, error) {
 	return root, nil
 }
 
-// malformed turns a json decoding error into an ErrMalformed error with an offset.
-func malformed(err error, dec *json.Decoder) error {
+// malformed turns a json decoding error into an ErrMalformed error with an
+// offset. An input that ends too soon ends at n, its length: the decoder's
+// own offset stays at the start of the value it could not finish.
+func malformed(err error, dec *json.Decoder, n int) error {
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &se):
 		return fmt.Errorf("%w: %v at offset %d", ErrMalformed, se, se.Offset)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("%w: unexpected end of JSON input at offset %d", ErrMalformed, dec.InputOffset())
+		return fmt.Errorf("%w: unexpected end of JSON input at offset %d", ErrMalformed, n)
 	default:
 		return fmt.Errorf("%w: %v at offset %d", ErrMalformed, err, dec.InputOffset())
 	}

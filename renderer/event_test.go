@@ -50,7 +50,10 @@ func TestDecodeEvent(t *testing.T) {
 		{name: "Number", given: `42`, wantErr: ErrNotObject, wantInMsg: "a number"},
 		{name: "Null", given: `null`, wantErr: ErrNotObject, wantInMsg: "null"},
 		{name: "NotJSON", given: `event_type=RequestCreated`, wantErr: ErrMalformed, wantInMsg: "offset 1"},
-		{name: "Truncated", given: `{"event_type":"RequestCreated"`, wantErr: ErrMalformed, wantInMsg: "offset"},
+		{name: "Truncated", given: `{"event_type":"RequestCreated"`, wantErr: ErrMalformed, wantInMsg: "end of JSON input at offset 30"},
+		// The end of the input is where a truncated payload goes wrong, not
+		// the start of the value it cuts off.
+		{name: "TruncatedAfterComma", given: "{\"event_type\": \"RequestCreated\", \n", wantErr: ErrMalformed, wantInMsg: "end of JSON input at offset 34"},
 		{name: "TrailingGarbage", given: `{"event_type":"RequestCreated"} x`, wantErr: ErrMalformed, wantInMsg: "offset 32"},
 		{name: "TwoObjects", given: `{"event_type":"Manual"}{"event_type":"Manual"}`, wantErr: ErrMalformed, wantInMsg: "trailing"},
 		{name: "DataNotObject", given: `{"event_type":"Manual","data":[1]}`, wantErr: ErrMalformed, wantInMsg: "data"},

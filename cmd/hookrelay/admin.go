@@ -19,6 +19,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/cmd/hookrelay/ui"
 	"github.com/hookrelay/hookrelay/consumer"
+	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/renderer"
 	"github.com/hookrelay/hookrelay/sender"
 	"github.com/hookrelay/hookrelay/store"
@@ -211,36 +212,43 @@ func (d *Daemon) testWebhook(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "test event: "+err.Error())
 		return
 	}
-	res, err := d.sendTest(r.Context(), name, ev, body)
-	if err != nil {
-		writeError(w, http.StatusUnprocessableEntity, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	// A test that fails, whether the endpoint refused the body or the body
+	// did not render, is a result to show like any other: 200, with
+	// success false and the reason.
+	writeJSON(w, http.StatusOK, d.sendTest(r.Context(), wh, ev, body))
 }
 
-func (d *Daemon) sendTest(ctx context.Context, name string, ev *renderer.Event, raw []byte) (testResult, error) {
+func (d *Daemon) sendTest(ctx context.Context, wh *config.Webhook, ev *renderer.Event, raw []byte) testResult {
+	name := wh.Name
 	did := "test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	var att sender.Attempt
 	var sendErr error
 	if cx := d.coralogix[name]; cx != nil {
 		entry, err := cx.Entry(ev, raw)
 		if err != nil {
-			return testResult{}, fmt.Errorf("rendering webhook %q: %w", name, err)
-		}
-		res := d.testSenders[name].SendBatch(ctx, []sender.BatchEntry{{ID: did, JSON: entry}})
-		if n := len(res.Attempts); n > 0 {
-			att = res.Attempts[n-1].Attempt
-		}
-		if len(res.Errs) > 0 {
-			sendErr = res.Errs[0]
+			sendErr = renderFailure(err)
+		} else {
+			res := d.testSenders[name].SendBatch(ctx, []sender.BatchEntry{{ID: did, JSON: entry}})
+			if n := len(res.Attempts); n > 0 {
+				att = res.Attempts[n-1].Attempt
+			}
+			if len(res.Errs) > 0 {
+				sendErr = res.Errs[0]
+			}
 		}
 	} else {
-		rendered, err := d.rd.Render(name, ev)
+		rendered, err := d.render(name, ev, raw)
 		if err != nil {
-			return testResult{}, fmt.Errorf("rendering webhook %q: %w", name, err)
+			sendErr = renderFailure(err)
+		} else {
+			att, sendErr = d.testSenders[name].Send(ctx, sender.Delivery{ID: did, Body: rendered})
 		}
-		att, sendErr = d.testSenders[name].Send(ctx, sender.Delivery{ID: did, Body: rendered})
+	}
+	if att.StartedAt.IsZero() {
+		// Nothing was sent: show where it would have gone.
+		ep := endpoint(wh)
+		att.StartedAt = time.Now()
+		att.Request.Method, att.Request.URL = ep.Method, redactURL(ep.URL)
 	}
 	inv := consumer.Invocation(name, did, "test", ev.Type, 1, att, sendErr)
 	inv.Test = true
@@ -256,7 +264,17 @@ func (d *Daemon) sendTest(ctx context.Context, name string, ev *renderer.Event, 
 	}
 	inv.ID = id
 	res.Invocation = inv
-	return res, nil
+	return res
+}
+
+// renderFailure says why a webhook's body did not render, without the
+// webhook's name, which the test result shows beside it.
+func renderFailure(err error) error {
+	var re *renderer.RenderError
+	if errors.As(err, &re) && re.Err != nil {
+		err = re.Err
+	}
+	return fmt.Errorf("rendering the body: %w", err)
 }
 
 // invokeWebhook queues an access request's data as a Manual event for one
@@ -306,9 +324,25 @@ func (d *Daemon) invokeWebhook(w http.ResponseWriter, r *http.Request) {
 // manualEvent wraps an access request's data in a Manual event. A body that
 // already is an event (it has "data") keeps its data.
 func manualEvent(body []byte, now time.Time) ([]byte, error) {
+	const want = "the access request's data, a JSON object"
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, fmt.Errorf("body is empty; want %s", want)
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(body, &obj); err != nil {
-		return nil, fmt.Errorf("body must be a JSON object (the access request's data): %w", err)
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return nil, fmt.Errorf("body is not valid JSON: %v at offset %d", se, se.Offset)
+		case errors.As(err, &te):
+			return nil, fmt.Errorf("body is not a JSON object: got %s; want %s", jsonValueKind(te.Value), want)
+		default:
+			return nil, fmt.Errorf("body is not a JSON object: %v; want %s", err, want)
+		}
+	}
+	if obj == nil {
+		return nil, fmt.Errorf("body is not a JSON object: got null; want %s", want)
 	}
 	data := json.RawMessage(body)
 	if inner, ok := obj["data"]; ok {
@@ -322,6 +356,23 @@ func manualEvent(body []byte, now time.Time) ([]byte, error) {
 		"event_time": json.RawMessage(ts),
 		"data":       data,
 	})
+}
+
+// jsonValueKind names the kind of JSON value a json.UnmarshalTypeError
+// reports ("array", "string", "number", "bool").
+func jsonValueKind(v string) string {
+	switch v {
+	case "array":
+		return "an array"
+	case "bool":
+		return "a boolean"
+	case "string", "number":
+		return "a " + v
+	}
+	if strings.HasPrefix(v, "number") {
+		return "a number"
+	}
+	return v
 }
 
 func (d *Daemon) listInvocations(w http.ResponseWriter, r *http.Request) {
@@ -509,20 +560,21 @@ func (d *Daemon) deleteDeadLetter(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"deleted": []string{r.PathValue("id")}})
 }
 
-// purgeDeadLetters deletes every dead letter of one webhook, or all.
+// purgeDeadLetters deletes every dead letter of one webhook, or all. The
+// webhook need not be configured any more: the dead letters of a removed
+// webhook can only be purged. A name that is neither configured nor has
+// dead letters is most likely misspelt (404).
 func (d *Daemon) purgeDeadLetters(w http.ResponseWriter, r *http.Request) {
 	webhook := r.URL.Query().Get("webhook")
-	if webhook != "" {
-		if _, ok := d.cfg.Webhook(webhook); !ok {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("no webhook named %q", webhook))
-			return
-		}
-	}
 	ids, err := d.eachDeadLetter(webhook, func(dl store.DeadLetter) error {
 		return d.st.DeleteDeadLetter(dl.ID)
 	})
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]any{"deleted": ids, "error": err.Error()})
+		return
+	}
+	if _, ok := d.cfg.Webhook(webhook); webhook != "" && !ok && len(ids) == 0 {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no webhook named %q, and no dead letters of one", webhook))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"deleted": ids})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookrelay/hookrelay/consumer"
 	"github.com/hookrelay/hookrelay/store"
 )
 
@@ -260,5 +262,261 @@ webhooks:
 	}
 	if code, _, errOut := cli("validate", "--no-dns", "--config", p); code != 1 || !strings.Contains(errOut, "HOOKRELAY_TEST_NEVER_SET_SECRET is not set") {
 		t.Errorf("validate: exit %d %q, want 1 naming the variable", code, errOut)
+	}
+}
+
+func TestCLI_PublishChecksFileAndSubject(t *testing.T) {
+	// Ensure publish --file refuses what the relay would reject (exit 1,
+	// naming the file and where), --raw publishes it anyway, and --subject
+	// must be one literal subject of events.subjects: never another stream
+	// (the relay's deliveries), nowhere, or a wildcard.
+	ep := newTestEndpoint(t, false, nil)
+	td := startDaemon(t, "", hookYAML("hook", ep.srv.URL+"/h", `{"id":"{{data.id}}"}`, ""), nil, nil)
+	cfg := clientConfig(t, td)
+	truncated := writeTemp(t, "truncated.json", "{\"event_type\": \"RequestCreated\", \n")
+	files := []struct {
+		name    string
+		given   string
+		wantErr string
+	}{
+		{"truncated", truncated, "unexpected end of JSON input at offset 34"},
+		{"empty", writeTemp(t, "empty.json", ""), "empty event"},
+		{"no event_type", writeTemp(t, "notype.json", `{"data":{"id":"x"}}`), "event_type is missing"},
+		{"array", writeTemp(t, "array.json", `[1,2]`), "not a JSON object"},
+		{"bad syntax", writeTemp(t, "comma.json", `{"event_type":"RequestCreated","data":{"id":1,}}`), "offset 47"},
+	}
+	for _, tt := range files {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := cli("publish", "--config", cfg, "--file", tt.given)
+			if code != 1 || !strings.Contains(errOut, "--file "+tt.given+": ") || !strings.Contains(errOut, tt.wantErr) || out != "" {
+				t.Errorf("exit %d %q %q, want 1 naming the file and %q", code, out, errOut, tt.wantErr)
+			}
+		})
+	}
+	if code, out, errOut := cli("publish", "--config", cfg, "--sample", "RequestCreated", "--raw"); code != 1 || !strings.Contains(errOut, "--raw") {
+		t.Errorf("--raw with --sample: %d %q %q", code, out, errOut)
+	}
+
+	subjects := []struct {
+		name     string
+		given    string
+		wantCode int
+		wantErr  string
+	}{
+		{"no stream takes it", "foo.bar", 1, "not a subject of the events stream"},
+		{"the relay's deliveries", consumer.DefaultDeliveriesPrefix + ".hook", 1, "not a subject of the events stream"},
+		{"wildcard token", "apono.events.*", 1, "literal"},
+		{"full wildcard", "apono.events.>", 1, "literal"},
+		{"empty token", "apono..events", 1, "literal"},
+		{"covered", "apono.events.Custom", 0, ""},
+	}
+	for _, tt := range subjects {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := cli("publish", "--config", cfg, "--sample", "RequestCreated", "--subject", tt.given)
+			if code != tt.wantCode || !strings.Contains(errOut, tt.wantErr) {
+				t.Errorf("exit %d %q %q, want %d and %q", code, out, errOut, tt.wantCode, tt.wantErr)
+			}
+			if tt.wantCode == 0 && !strings.Contains(out, "published 1 event(s) to "+tt.given) {
+				t.Errorf("out %q", out)
+			}
+		})
+	}
+
+	// --raw puts the bytes on the stream as they are: the relay rejects
+	// them. Nothing refused above reached the stream.
+	if code, out, errOut := cli("publish", "--config", cfg, "--file", truncated, "--raw"); code != 0 || !strings.Contains(out, "to apono.events.unknown") {
+		t.Fatalf("publish --raw: %d %q %q", code, out, errOut)
+	}
+	ep.waitCount(t, 1, 20*time.Second) // the sample on apono.events.Custom
+	td.drained(10 * time.Second)
+	var rej struct{ Rejected []store.Rejected }
+	td.apiJSON("GET", "/api/v1/rejected", nil, &rej)
+	if len(rej.Rejected) != 1 || rej.Rejected[0].Subject != "apono.events.unknown" {
+		t.Errorf("rejected: %+v, want the --raw event only", rej.Rejected)
+	}
+	if n := ep.count(); n != 1 {
+		t.Errorf("%d deliveries, want 1", n)
+	}
+}
+
+func TestCLI_UnknownSubcommand(t *testing.T) {
+	// Ensure an unknown or misspelt subcommand is a user error (exit 1)
+	// that lists the known ones, not the parent's help and exit 0.
+	tests := []struct {
+		name    string
+		given   []string
+		wantErr string
+	}{
+		{"dlq", []string{"dlq", "bogus"}, `unknown dlq command "bogus" (list, show, replay, purge)`},
+		{"dlq typo", []string{"dlq", "replya", "0000000000000001", "--config", "x.yaml"}, `unknown dlq command "replya" (list, show, replay, purge); did you mean "replay"?`},
+		{"root", []string{"bogus"}, `unknown command "bogus"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := cli(tt.given...)
+			if code != 1 || !strings.Contains(errOut, tt.wantErr) || strings.Contains(out, "Usage:") {
+				t.Errorf("exit %d %q %q, want 1 and %q", code, out, errOut, tt.wantErr)
+			}
+		})
+	}
+	if code, out, _ := cli("dlq"); code != 0 || !strings.Contains(out, "Available Commands") {
+		t.Errorf("dlq alone: %d %q, want its help", code, out)
+	}
+}
+
+func TestCLI_DLQOfRemovedWebhook(t *testing.T) {
+	// Ensure the dead letters of a webhook no longer in the config can be
+	// shown (--json: one line), are skipped by a replay (exit 1, --json
+	// still prints the answer), and can be purged by the webhook's name;
+	// a name with neither a webhook nor dead letters is refused.
+	ep := newTestEndpoint(t, false, nil)
+	td := startDaemon(t, "", hookYAML("hook", ep.srv.URL+"/h", `{"id":"{{data.id}}"}`, ""), nil, nil)
+	cfg := clientConfig(t, td)
+	var ids []string
+	for i := 0; i < 2; i++ {
+		// What the relay wrote while "gone" was still configured.
+		id, err := td.st.PutDeadLetter(context.Background(), store.DeadLetter{
+			Webhook: "gone", DeliveryID: fmt.Sprintf("d%d", i), EventType: "RequestCreated",
+			Body: []byte(`{"id":"x"}`), Reason: "endpoint answered 400", Attempts: 1, LastStatus: 400, CreatedAt: time.Now(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+
+	code, out, errOut := cli("dlq", "show", ids[0], "--json", "--config", cfg)
+	var dl deadLetterView
+	if code != 0 || strings.Count(out, "\n") != 1 || json.Unmarshal([]byte(out), &dl) != nil || dl.ID != ids[0] || dl.Webhook != "gone" {
+		t.Errorf("dlq show --json: %d %q %q", code, out, errOut)
+	}
+
+	code, out, errOut = cli("dlq", "replay", "--all", "--json", "--config", cfg)
+	var replayed struct {
+		Replayed []string
+		Skipped  []skippedDeadLetter
+	}
+	if code != 1 || strings.Count(out, "\n") != 1 || json.Unmarshal([]byte(out), &replayed) != nil ||
+		len(replayed.Replayed) != 0 || len(replayed.Skipped) != 2 || !strings.Contains(errOut, "could not be replayed") {
+		t.Errorf("dlq replay --all --json: %d %q %q", code, out, errOut)
+	}
+
+	code, out, errOut = cli("dlq", "purge", "--webhook", "gone", "--json", "--config", cfg)
+	var deleted struct{ Deleted []string }
+	if code != 0 || json.Unmarshal([]byte(out), &deleted) != nil || len(deleted.Deleted) != 2 {
+		t.Errorf("dlq purge --webhook gone --json: %d %q %q", code, out, errOut)
+	}
+	td.waitDeadLetters("webhook=gone", 0)
+
+	if code, out, errOut := cli("dlq", "purge", "--webhook", "gone", "--config", cfg); code != 1 || !strings.Contains(errOut, `no webhook named "gone"`) {
+		t.Errorf("purge again: %d %q %q, want 1 (nothing of that name)", code, out, errOut)
+	}
+	if code, out, errOut := cli("dlq", "purge", "--webhook", "hook", "--config", cfg); code != 0 || !strings.Contains(out, "deleted 0 dead letter(s)") {
+		t.Errorf("purge of a configured webhook without dead letters: %d %q %q", code, out, errOut)
+	}
+}
+
+func TestCLI_FileBodies(t *testing.T) {
+	// Ensure test and invoke refuse an empty --file instead of sending
+	// something else (test would send its mock event), and name the file
+	// when the daemon refuses its content, in plain words.
+	ep := newTestEndpoint(t, false, nil)
+	td := startDaemon(t, "", hookYAML("hook", ep.srv.URL+"/h", `{"id":"{{data.id}}"}`, ""), nil, nil)
+	cfg := clientConfig(t, td)
+	empty := writeTemp(t, "empty.json", " \n")
+	array := writeTemp(t, "array.json", `[1,2]`)
+	truncated := writeTemp(t, "truncated.json", `{"id":"x",`)
+	tests := []struct {
+		name    string
+		given   []string
+		wantErr string
+	}{
+		{"test, empty", []string{"test", "hook", "--file", empty}, "--file " + empty + " is empty"},
+		{"test, truncated", []string{"test", "hook", "--file", truncated}, "--file " + truncated + ": test event: malformed event: unexpected end of JSON input at offset 10"},
+		{"invoke, empty", []string{"invoke", "hook", "--file", empty}, "--file " + empty + " is empty"},
+		{"invoke, array", []string{"invoke", "hook", "--file", array}, "--file " + array + ": body is not a JSON object: got an array"},
+		{"invoke, truncated", []string{"invoke", "hook", "--file", truncated}, "--file " + truncated + ": body is not valid JSON: unexpected end of JSON input at offset 10"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := cli(append(tt.given, "--config", cfg)...)
+			if code != 1 || !strings.Contains(errOut, tt.wantErr) || strings.Contains(errOut, "Go value") {
+				t.Errorf("exit %d %q %q, want 1 and %q", code, out, errOut, tt.wantErr)
+			}
+		})
+	}
+	if n := ep.count(); n != 0 {
+		t.Errorf("%d requests sent, want none", n)
+	}
+
+	data := writeTemp(t, "data.json", `{"id":"req-1"}`)
+	code, out, errOut := cli("invoke", "hook", "--file", data, "--json", "--config", cfg)
+	var res struct {
+		Queued  bool
+		Webhook string
+	}
+	if code != 0 || strings.Count(out, "\n") != 1 || json.Unmarshal([]byte(out), &res) != nil || !res.Queued || res.Webhook != "hook" {
+		t.Errorf("invoke --json: %d %q %q", code, out, errOut)
+	}
+}
+
+func TestCLI_TestFailures(t *testing.T) {
+	// Ensure a test whose body does not render fails like one the endpoint
+	// refuses: the invocation data with success false, the reason in
+	// message and error, outcome failed, printed with --json too, exit 1,
+	// and the webhook's name said once.
+	ep := newTestEndpoint(t, false, func(*http.Request, int) (int, http.Header) { return 500, nil })
+	td := startDaemon(t, "", hookYAML("refused", ep.srv.URL+"/h", `{"id":"{{data.id}}"}`, "")+
+		hookYAML("badtpl", ep.srv.URL+"/bad", `{"x": "{{data.id}}", oops}`, ""), nil, nil)
+	cfg := clientConfig(t, td)
+	tests := []struct {
+		name        string
+		given       string
+		wantMessage string
+		wantURL     string
+	}{
+		{"endpoint refuses", "refused", "Test failed: ", ep.srv.URL + "/h"},
+		{"body does not render", "badtpl", "Test failed: rendering the body: rendered body is not valid JSON", ep.srv.URL + "/bad"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, body := td.api("POST", "/api/v1/webhooks/"+tt.given+"/test", nil)
+			var res testResult
+			if err := json.Unmarshal(body, &res); err != nil || st != http.StatusOK {
+				t.Fatalf("POST /test: %d %s (%v), want 200", st, body, err)
+			}
+			if res.Success || !strings.HasPrefix(res.Message, tt.wantMessage) || res.Error == "" || res.Outcome != store.OutcomeFailed ||
+				res.ID == "" || res.Webhook != tt.given || res.Request.URL != tt.wantURL || strings.Contains(res.Message, `"`+tt.given+`"`) {
+				t.Errorf("POST /test: %+v", res)
+			}
+
+			code, out, errOut := cli("test", tt.given, "--json", "--config", cfg)
+			var line testResult
+			if code != 1 || strings.Count(out, "\n") != 1 || json.Unmarshal([]byte(out), &line) != nil || line.Success || line.Outcome != store.OutcomeFailed {
+				t.Errorf("test --json: %d %q %q", code, out, errOut)
+			}
+			code, out, errOut = cli("test", tt.given, "--config", cfg)
+			if code != 1 || !strings.HasPrefix(out, tt.wantMessage) || strings.Count(out+errOut, `"`+tt.given+`"`) != 1 {
+				t.Errorf("test: %d %q %q", code, out, errOut)
+			}
+		})
+	}
+	if n := ep.count(); n != 3 {
+		t.Errorf("%d requests, want 3 (the refused webhook's tests only)", n)
+	}
+}
+
+func TestCLI_WrongAdminToken(t *testing.T) {
+	// Ensure a refused token says which config key and file it came from
+	// and which daemon refused it.
+	ep := newTestEndpoint(t, false, nil)
+	td := startDaemon(t, "", hookYAML("hook", ep.srv.URL+"/h", `{"id":"{{data.id}}"}`, ""), nil, nil)
+	wrong := writeTemp(t, "wrong.yaml", fmt.Sprintf("admin:\n  listen: %s\n  token: not-the-token\n", td.AdminAddr()))
+	none := writeTemp(t, "none.yaml", fmt.Sprintf("admin:\n  listen: %s\n", td.AdminAddr()))
+	for _, p := range []string{wrong, none} {
+		code, _, errOut := cli("invocations", "--config", p)
+		if code != 1 || !strings.Contains(errOut, "admin.token") || !strings.Contains(errOut, p) || !strings.Contains(errOut, td.AdminAddr()) {
+			t.Errorf("%s: exit %d %q, want 1 naming admin.token, the file and the daemon", p, code, errOut)
+		}
 	}
 }

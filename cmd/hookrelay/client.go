@@ -19,7 +19,9 @@ import (
 type adminClient struct {
 	base  string
 	token string
-	http  *http.Client
+	// cfgPath is the config file the token came from, for error messages.
+	cfgPath string
+	http    *http.Client
 }
 
 func newAdminClient(cfg *config.Config) *adminClient {
@@ -31,9 +33,10 @@ func newAdminClient(cfg *config.Config) *adminClient {
 		host = "127.0.0.1"
 	}
 	return &adminClient{
-		base:  "http://" + net.JoinHostPort(host, port),
-		token: cfg.Admin.Token,
-		http:  &http.Client{Timeout: 60 * time.Second},
+		base:    "http://" + net.JoinHostPort(host, port),
+		token:   cfg.Admin.Token,
+		cfgPath: cfg.Path,
+		http:    &http.Client{Timeout: 60 * time.Second},
 	}
 }
 
@@ -84,6 +87,9 @@ func (c *adminClient) do(ctx context.Context, method, path string, q url.Values,
 			e.Error = string(data)
 		}
 		ae := &apiError{Status: resp.StatusCode, Msg: e.Error}
+		if resp.StatusCode == http.StatusUnauthorized {
+			ae.Msg = c.tokenHint(ae.Msg)
+		}
 		if resp.StatusCode >= 500 {
 			return depError{ae}
 		}
@@ -96,4 +102,13 @@ func (c *adminClient) do(ctx context.Context, method, path string, q url.Values,
 		return depErrorf("decoding admin api answer: %w", err)
 	}
 	return nil
+}
+
+// tokenHint says which token the daemon refused, and where it came from:
+// the commands send admin.token of their config file.
+func (c *adminClient) tokenHint(msg string) string {
+	if c.token == "" {
+		return fmt.Sprintf("%s: admin.token is not set in %s, and the daemon at %s wants one", msg, c.cfgPath, c.base)
+	}
+	return fmt.Sprintf("%s: the daemon at %s did not accept admin.token of %s", msg, c.base, c.cfgPath)
 }

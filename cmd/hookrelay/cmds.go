@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
@@ -27,15 +31,20 @@ import (
 func newPublishCmd() *cobra.Command {
 	var cfgPath, file, sample, subject string
 	var count int
+	var raw bool
 	cmd := &cobra.Command{
-		Use:   "publish --config FILE [--file EVENT.json | --sample TYPE] [--count N]",
+		Use:   "publish --config FILE [--file EVENT.json [--raw] | --sample TYPE] [--count N] [--subject S]",
 		Short: "Publish Apono events to the events stream",
 		Long: "Publish Apono events on NATS, on the subject apono.events.<event_type> (from events.subjects).\n" +
-			"--sample TYPE makes a realistic payload of that type (RequestCreated … Manual, or \"all\" for one of each).",
+			"--sample TYPE makes a realistic payload of that type (RequestCreated … Manual, or \"all\" for one of each).\n" +
+			"--file must hold one event the relay accepts; with --raw its bytes go as they are, to try the relay's rejection path.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (file == "") == (sample == "") {
 				return userErrorf("give exactly one of --file or --sample")
+			}
+			if raw && file == "" {
+				return userErrorf("--raw goes with --file")
 			}
 			if count < 1 {
 				return userErrorf("--count must be ≥ 1")
@@ -44,7 +53,16 @@ func newPublishCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			events, err := publishPayloads(file, sample, count)
+			if subject != "" {
+				if err := checkPublishSubject(subject, cfg); err != nil {
+					return err
+				}
+			}
+			maxBytes := cfg.Events.MaxEventBytes
+			if raw {
+				maxBytes = -1
+			}
+			events, err := publishPayloads(file, sample, count, maxBytes)
 			if err != nil {
 				return err
 			}
@@ -97,16 +115,40 @@ func newPublishCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&file, "file", "f", "", "event JSON file (- for stdin)")
 	cmd.Flags().StringVar(&sample, "sample", "", "publish a sample event of this type (or \"all\")")
 	cmd.Flags().IntVarP(&count, "count", "n", 1, "how many events to publish")
-	cmd.Flags().StringVar(&subject, "subject", "", "publish on this subject instead of apono.events.<event_type>")
+	cmd.Flags().StringVar(&subject, "subject", "", "publish on this subject instead of apono.events.<event_type> (one of events.subjects, no wildcards)")
+	cmd.Flags().BoolVar(&raw, "raw", false, "publish the --file bytes as they are, even if the relay will reject them")
 	return cmd
 }
 
-func publishPayloads(file, sample string, count int) ([][]byte, error) {
+// checkPublishSubject makes sure --subject is one subject the events stream
+// takes: a literal (no wildcards) that events.subjects covers. Any other
+// subject finds no stream, or another stream such as the relay's own
+// deliveries.
+func checkPublishSubject(subj string, cfg *config.Config) error {
+	if !server.IsValidPublishSubject(subj) {
+		return userErrorf("--subject %q: want one literal subject, such as apono.events.RequestCreated (no wildcards, spaces or empty tokens)", subj)
+	}
+	if !slices.ContainsFunc(cfg.Events.Subjects, func(p string) bool { return server.SubjectMatchesFilter(subj, p) }) {
+		return userErrorf("--subject %q is not a subject of the events stream (events.subjects %q in %s)", subj, cfg.Events.Subjects, cfg.Path)
+	}
+	return nil
+}
+
+// publishPayloads makes the payloads to publish: count copies of the --file
+// event, or count samples of each type. The --file event must decode as one
+// the relay accepts, at most maxBytes long; maxBytes < 0 publishes the file
+// as it is (--raw).
+func publishPayloads(file, sample string, count, maxBytes int) ([][]byte, error) {
 	var out [][]byte
 	if file != "" {
 		b, err := readFileOrStdin(file)
 		if err != nil {
 			return nil, err
+		}
+		if maxBytes >= 0 {
+			if _, err := renderer.DecodeEvent(b, maxBytes); err != nil {
+				return nil, userErrorf("--file %s: %w (--raw publishes it anyway)", file, err)
+			}
 		}
 		for i := 0; i < count; i++ {
 			out = append(out, b)
@@ -193,14 +235,14 @@ func newTestCmd() *cobra.Command {
 			}
 			var body []byte
 			if file != "" {
-				if body, err = readFileOrStdin(file); err != nil {
+				if body, err = readBodyFile(file); err != nil {
 					return err
 				}
 			}
 			var res testResult
 			err = newAdminClient(cfg).do(cmd.Context(), "POST", "/api/v1/webhooks/"+url.PathEscape(args[0])+"/test", nil, body, &res)
 			if err != nil {
-				return err
+				return fileBodyError(file, err)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -264,8 +306,33 @@ func indentBody(body string) string {
 	return "  " + strings.ReplaceAll(body, "\n", "\n  ")
 }
 
+// readBodyFile reads the --file a request sends as its body. An empty file
+// is the user's mistake: to the daemon, no body means something else (a
+// mock event, for test).
+func readBodyFile(file string) ([]byte, error) {
+	b, err := readFileOrStdin(file)
+	if err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, userErrorf("--file %s is empty", file)
+	}
+	return b, nil
+}
+
+// fileBodyError puts the file's name before the admin API's complaint about
+// a request body read from --file (a 400).
+func fileBodyError(file string, err error) error {
+	var ae *apiError
+	if file == "" || !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
+		return err
+	}
+	return userErrorf("--file %s: %s", file, ae.Msg)
+}
+
 func newInvokeCmd() *cobra.Command {
 	var cfgPath, file string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "invoke --config FILE WEBHOOK --file DATA.json",
 		Short: "The Manual trigger: send one access request to one webhook, through the pipeline",
@@ -278,13 +345,16 @@ func newInvokeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body, err := readFileOrStdin(file)
+			body, err := readBodyFile(file)
 			if err != nil {
 				return err
 			}
-			var res map[string]any
+			var res map[string]json.RawMessage
 			if err := newAdminClient(cfg).do(cmd.Context(), "POST", "/api/v1/webhooks/"+url.PathEscape(args[0])+"/invoke", nil, body, &res); err != nil {
-				return err
+				return fileBodyError(file, err)
+			}
+			if asJSON {
+				return printJSONLines(cmd.OutOrStdout(), []map[string]json.RawMessage{res})
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "queued a Manual event for webhook %s\n", args[0])
 			return nil
@@ -292,6 +362,7 @@ func newInvokeCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "config file (YAML)")
 	cmd.Flags().StringVarP(&file, "file", "f", "", "the access request's data (JSON object)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the daemon's answer as JSON")
 	return cmd
 }
 
@@ -414,6 +485,7 @@ func newDLQCmd() *cobra.Command {
 	list.Flags().IntVar(&limit, "limit", 50, "at most this many")
 	list.Flags().BoolVar(&asJSON, "json", false, "one JSON document per line")
 
+	var sJSON bool
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one dead letter",
@@ -427,45 +499,76 @@ func newDLQCmd() *cobra.Command {
 			if err := c.do(cmd.Context(), "GET", "/api/v1/deadletters/"+url.PathEscape(args[0]), nil, nil, &dl); err != nil {
 				return err
 			}
+			if sJSON {
+				return printJSONLines(cmd.OutOrStdout(), []deadLetterView{dl})
+			}
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetEscapeHTML(false)
 			enc.SetIndent("", "  ")
 			return enc.Encode(dl)
 		},
 	}
+	show.Flags().BoolVar(&sJSON, "json", false, "one JSON document on one line")
 
 	var rWebhook string
-	var rAll bool
+	var rAll, rJSON bool
 	replay := &cobra.Command{
 		Use:   "replay [ID | --webhook NAME | --all]",
 		Short: "Send dead letters again, with their original Idempotency-Key",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return bulkDLQ(cmd, client, args, rWebhook, rAll, "POST", "replayed")
+			return bulkDLQ(cmd, client, args, rWebhook, rAll, rJSON, "POST", "replayed")
 		},
 	}
 	replay.Flags().StringVar(&rWebhook, "webhook", "", "replay every dead letter of this webhook")
 	replay.Flags().BoolVar(&rAll, "all", false, "replay every dead letter")
+	replay.Flags().BoolVar(&rJSON, "json", false, "print the daemon's answer as JSON")
 
 	var pWebhook string
-	var pAll bool
+	var pAll, pJSON bool
 	purge := &cobra.Command{
 		Use:   "purge [ID | --webhook NAME | --all]",
 		Short: "Delete dead letters",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return bulkDLQ(cmd, client, args, pWebhook, pAll, "DELETE", "deleted")
+			return bulkDLQ(cmd, client, args, pWebhook, pAll, pJSON, "DELETE", "deleted")
 		},
 	}
-	purge.Flags().StringVar(&pWebhook, "webhook", "", "delete every dead letter of this webhook")
+	purge.Flags().StringVar(&pWebhook, "webhook", "", "delete every dead letter of this webhook, configured or not")
 	purge.Flags().BoolVar(&pAll, "all", false, "delete every dead letter")
+	purge.Flags().BoolVar(&pJSON, "json", false, "print the daemon's answer as JSON")
 
-	cmd.AddCommand(list, show, replay, purge)
+	addSubcommands(cmd, list, show, replay, purge)
 	return cmd
 }
 
+// addSubcommands adds subs to a command that only groups them, and makes it
+// refuse anything else: cobra would print the parent's help for an unknown
+// (or misspelt) subcommand and exit 0. Without arguments it prints its help.
+func addSubcommands(parent *cobra.Command, subs ...*cobra.Command) {
+	parent.AddCommand(subs...)
+	names := make([]string, len(subs))
+	for i, c := range subs {
+		names[i] = c.Name()
+	}
+	parent.Args = cobra.ArbitraryArgs
+	if parent.SuggestionsMinimumDistance <= 0 {
+		parent.SuggestionsMinimumDistance = 2 // cobra's default for the root's own suggestions
+	}
+	parent.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown %s command %q (%s)", cmd.Name(), args[0], strings.Join(names, ", "))
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf("; did you mean %q?", s[0])
+		}
+		return userError{errors.New(msg)}
+	}
+}
+
 // bulkDLQ runs replay (POST) or purge (DELETE) on one id, one webhook or all.
-func bulkDLQ(cmd *cobra.Command, client func() (*adminClient, error), args []string, webhook string, all bool, method, key string) error {
+func bulkDLQ(cmd *cobra.Command, client func() (*adminClient, error), args []string, webhook string, all, asJSON bool, method, key string) error {
 	n := 0
 	if len(args) == 1 {
 		n++
@@ -506,15 +609,23 @@ func bulkDLQ(cmd *cobra.Command, client func() (*adminClient, error), args []str
 	var skipped []skippedDeadLetter
 	_ = json.Unmarshal(res["skipped"], &skipped)
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "%s %d dead letter(s)\n", key, len(ids))
-	for _, id := range ids {
-		fmt.Fprintln(out, "  "+id)
+	if asJSON {
+		if err := printJSONLines(out, []map[string]json.RawMessage{res}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(out, "%s %d dead letter(s)\n", key, len(ids))
+		for _, id := range ids {
+			fmt.Fprintln(out, "  "+id)
+		}
+		if len(skipped) > 0 {
+			fmt.Fprintf(out, "skipped %d dead letter(s), left in place\n", len(skipped))
+			for _, s := range skipped {
+				fmt.Fprintf(out, "  %s: %s\n", s.ID, s.Error)
+			}
+		}
 	}
 	if len(skipped) > 0 {
-		fmt.Fprintf(out, "skipped %d dead letter(s), left in place\n", len(skipped))
-		for _, s := range skipped {
-			fmt.Fprintf(out, "  %s: %s\n", s.ID, s.Error)
-		}
 		return userErrorf("%d dead letter(s) could not be replayed; fix their webhooks and replay again", len(skipped))
 	}
 	return nil

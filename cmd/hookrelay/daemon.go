@@ -45,6 +45,9 @@ type Daemon struct {
 	senders     map[string]*sender.Sender
 	testSenders map[string]*sender.Sender
 	coralogix   map[string]*renderer.Coralogix // webhooks in native Coralogix mode
+	// asPublished names the webhooks without a body template (and not in
+	// Coralogix mode): their body is the event as published.
+	asPublished map[string]bool
 
 	adminSrv *http.Server
 	adminLn  net.Listener
@@ -78,6 +81,12 @@ func NewDaemon(cfg *config.Config, opts DaemonOptions) (*Daemon, error) {
 
 	if d.coralogix, err = coralogixRenderers(cfg); err != nil {
 		return nil, userError{err}
+	}
+	d.asPublished = map[string]bool{}
+	for _, w := range cfg.Webhooks {
+		if w.Coralogix == nil && w.BodyTemplate == "" {
+			d.asPublished[w.Name] = true
+		}
 	}
 	d.fields = renderer.NewFields()
 	d.fields.AddRenderer(rd)

@@ -327,3 +327,13 @@ func event(tb testing.TB, t renderer.Trigger, n int, set map[string]any) []byte 
 	}
 	return b
 }
+
+// writeTemp writes content to a file name in a temp dir and returns its path.
+func writeTemp(tb testing.TB, name, content string) string {
+	tb.Helper()
+	p := filepath.Join(tb.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}

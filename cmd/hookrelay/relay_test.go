@@ -756,3 +756,36 @@ func TestRelay_SurvivesNATSRestart(t *testing.T) {
 		return nil
 	})
 }
+
+func TestRelay_NoTemplateSendsTheEventAsPublished(t *testing.T) {
+	// Ensure a webhook without a body template sends the event byte for
+	// byte, as JSON, through the pipeline and through the Test button.
+	ep := newTestEndpoint(t, false, nil)
+	yaml := fmt.Sprintf("  - name: raw\n    url: %s/raw\n    triggers: [RequestCreated]\n", ep.srv.URL)
+	td := startDaemon(t, t.TempDir(), yaml, nil, nil)
+	ev := []byte(`{ "event_type":"RequestCreated", "event_time":1732406400.5,` + "\n" +
+		`  "data":{"id":"r-1","justification":"a \"quoted\"\tline\u00e9 😀"} }`)
+	td.publish("apono.events.RequestCreated", ev)
+	ep.waitCount(t, 1, 20*time.Second)
+	got := ep.requests()[0]
+	if !bytes.Equal(got.Body, ev) {
+		t.Errorf("body\n got %s\nwant %s", got.Body, ev)
+	}
+	if ct := got.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	var res struct {
+		Success bool `json:"success"`
+		Request struct {
+			Body string `json:"body"`
+		} `json:"request"`
+	}
+	td.apiJSON("POST", "/api/v1/webhooks/raw/test", ev, &res)
+	if !res.Success || res.Request.Body != string(ev) {
+		t.Errorf("test: success %v, body %q", res.Success, res.Request.Body)
+	}
+	ep.waitCount(t, 2, 20*time.Second)
+	if got := ep.requests()[1].Body; !bytes.Equal(got, ev) {
+		t.Errorf("test body %s", got)
+	}
+}

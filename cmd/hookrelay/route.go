@@ -71,10 +71,14 @@ func (d *Daemon) Route(payload []byte, target string) (consumer.Routed, error) {
 }
 
 // render makes one webhook's body for a decoded event: a Coralogix log
-// entry for a native Coralogix webhook, else its body template.
+// entry for a native Coralogix webhook, the event as published for a
+// webhook without a body template, else its body template.
 func (d *Daemon) render(name string, ev *renderer.Event, payload []byte) ([]byte, error) {
 	if cx := d.coralogix[name]; cx != nil {
 		return cx.Entry(ev, payload)
+	}
+	if d.asPublished[name] {
+		return payload, nil
 	}
 	return d.rd.Render(name, ev)
 }
