@@ -78,8 +78,21 @@ func (d *Daemon) adminHandler() http.Handler {
 	api.HandleFunc("DELETE /api/v1/deadletters/{id}", d.deleteDeadLetter)
 	api.HandleFunc("DELETE /api/v1/deadletters", d.purgeDeadLetters)
 	api.HandleFunc("GET /api/v1/rejected", d.listRejected)
-	mux.Handle("/api/", d.auth(api))
+	mux.Handle("/api/", d.auth(d.whenReady(api)))
 	return mux
+}
+
+// whenReady answers 503 while the daemon is starting or stopping: the API's
+// handlers need NATS, the store and the relay.
+func (d *Daemon) whenReady(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !d.ready.Load() {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, "hookrelay is starting or stopping; try again shortly")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // auth checks the bearer token on /api/*. An empty token is only accepted

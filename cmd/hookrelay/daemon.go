@@ -236,6 +236,11 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 			_ = d.Close(context.WithoutCancel(ctx))
 		}
 	}()
+	// The admin server comes first: /healthz answers while NATS and the
+	// store are still being waited for, /readyz says 503 and /api/* too.
+	if err := d.startAdmin(); err != nil {
+		return err
+	}
 	if err := d.startNATS(); err != nil {
 		return depError{err}
 	}
@@ -265,9 +270,6 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 	if err := rel.Start(ctx); err != nil {
 		return depError{err}
-	}
-	if err := d.startAdmin(); err != nil {
-		return err
 	}
 	d.ready.Store(true)
 	d.log.Info("hookrelay started", zap.String("version", version), zap.String("nats", redactURL(d.NATSURL())),

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hookrelay/hookrelay/internal/config"
+)
+
+// TestDaemon_HealthzWhileStarting checks that liveness answers as soon as
+// the daemon starts, before NATS and the store are up, while readiness and
+// the API say 503; and that a start that fails takes the admin server down.
+func TestDaemon_HealthzWhileStarting(t *testing.T) {
+	dir := t.TempDir()
+	// Another holder of the store's lock keeps Start waiting on it.
+	lock, err := bolt.Open(filepath.Join(dir, "hookrelay.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	yaml := strings.Replace(fmt.Sprintf(baseConfig, dir), "listen: 127.0.0.1:0\n  token", "listen: "+addr+"\n  token", 1)
+	getenv := func(k string) (string, bool) { return "admin-token-for-tests", k == "HOOKRELAY_ADMIN_TOKEN" }
+	cfg, err := config.Parse([]byte(yaml), "test.yaml", config.LoadOptions{Getenv: getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDaemon(cfg, DaemonOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan error, 1)
+	go func() { started <- d.Start(context.Background()) }()
+
+	get := func(path string) (int, error) {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		req.Header.Set("Authorization", "Bearer admin-token-for-tests")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if code, err := get("/healthz"); err != nil || code != 200 {
+			return fmt.Errorf("healthz: %d %v", code, err)
+		}
+		return nil
+	})
+	for _, path := range []string{"/readyz", "/api/v1/webhooks"} {
+		if code, err := get(path); err != nil || code != http.StatusServiceUnavailable {
+			t.Errorf("%s while starting: %d %v, want 503", path, code, err)
+		}
+	}
+	select {
+	case err := <-started:
+		if err == nil || !strings.Contains(err.Error(), "locked") {
+			t.Fatalf("start with a locked store: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("start did not give up on the locked store")
+	}
+	if _, err := get("/healthz"); err == nil {
+		t.Error("admin server still answers after a failed start")
+	}
+}
