@@ -636,8 +636,10 @@ const pullExpiry = 2 * time.Second
 // a backlog of 1 MB events made the server push gigabytes at the relay,
 // past its 64 MB per-client buffer, and it cut the connection as a slow
 // consumer again and again; the client would likewise drop messages past
-// a subscription's 64 MiB.
-const defaultPullBytes = 16 << 20
+// a subscription's 64 MiB. Every consumer's pulls share the relay's one
+// connection, so the bound is small: thousands of events of a few
+// kilobytes, or dozens of packed deliveries.
+const defaultPullBytes = 4 << 20
 
 // pullBytes is the byte bound of every pull: defaultPullBytes, or more when
 // the server's max_payload allows larger messages, for a pull smaller than

@@ -312,6 +312,10 @@ func consumerConfig(cfg *config.Config) consumer.Config {
 	return c
 }
 
+// embeddedMaxPending bounds what the embedded server keeps waiting to be
+// written to one client.
+const embeddedMaxPending = 256 << 20
+
 // embeddedMaxPayload lets events larger than max_event_bytes reach the relay,
 // so they are recorded as rejected rather than refused to the publisher.
 func embeddedMaxPayload(maxEvent int) int32 {
@@ -350,6 +354,11 @@ func (d *Daemon) startNATS() error {
 			JetStream:  true,
 			StoreDir:   storeDir,
 			MaxPayload: embeddedMaxPayload(d.cfg.Events.MaxEventBytes),
+			// The relay's own connection carries every consumer's pulls; the
+			// default 64 MB of data waiting to be written to it is a few
+			// pulls of large events, and past it the server drops the
+			// connection as a slow consumer.
+			MaxPending: embeddedMaxPending,
 			NoSigs:     true,
 			NoLog:      true,
 		})
