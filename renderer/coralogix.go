@@ -99,6 +99,14 @@ func (c *Coralogix) Entry(ev *Event, raw []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("subsystem_name: %w", err)
 	}
+	// Coralogix refuses an entry without either name, and with it the
+	// whole batch: this event alone goes to the dead letters.
+	switch {
+	case strings.TrimSpace(app) == "":
+		return nil, fmt.Errorf("%w: application_name rendered empty for this event; Coralogix needs a name", ErrEmptyName)
+	case strings.TrimSpace(sub) == "":
+		return nil, fmt.Errorf("%w: subsystem_name rendered empty for this event; Coralogix needs a name", ErrEmptyName)
+	}
 	text, textJSON := bytes.TrimSpace(raw), true
 	if c.text != nil {
 		if text, err = c.text.Render(ev); err != nil {

@@ -98,6 +98,36 @@ func TestCoralogix_EntryWithoutTime(t *testing.T) {
 	}
 }
 
+func TestCoralogix_EntryWithEmptyName(t *testing.T) {
+	// Ensure an event whose application or subsystem name renders empty
+	// (or blank) is refused on its own, before it could make Coralogix
+	// refuse the batch it would have joined.
+	raw := []byte(`{"event_type":"RequestCreated","event_time":1,"data":{"custom_fields":{"app":"billing","blank":"  "}}}`)
+	ev, err := DecodeEvent(raw, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range []CoralogixSpec{
+		{ApplicationName: "{{data.custom_fields.missing}}", SubsystemName: "s"},
+		{ApplicationName: "a", SubsystemName: "{{data.custom_fields.blank}}"},
+	} {
+		c, err := NewCoralogix(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := c.Entry(ev, raw); !errors.Is(err, ErrEmptyName) {
+			t.Errorf("%+v: entry %s, error %v; want ErrEmptyName", spec, b, err)
+		}
+	}
+	c, err := NewCoralogix(CoralogixSpec{ApplicationName: "{{data.custom_fields.app}}", SubsystemName: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := c.Entry(ev, raw); err != nil || !strings.Contains(string(b), `"applicationName":"billing"`) {
+		t.Errorf("entry %s, error %v", b, err)
+	}
+}
+
 // Ensure NewCoralogix names the key of the template that does not compile,
 // once, as a *TemplateError.
 func TestNewCoralogix_TemplateError(t *testing.T) {

@@ -41,6 +41,10 @@ var ErrUnknownWebhook = errors.New("unknown webhook")
 // ErrTemplate is matched (errors.Is) by every *TemplateError.
 var ErrTemplate = errors.New("invalid template")
 
+// ErrEmptyName is returned by Coralogix.Entry when the application or
+// subsystem name renders empty for an event.
+var ErrEmptyName = errors.New("empty Coralogix name")
+
 // ErrExec is wrapped by a *RenderError when the template fails while executing.
 var ErrExec = errors.New("template execution failed")
 

@@ -256,6 +256,16 @@ func (v *validator) validateWebhook(ctx context.Context, w *Webhook, p string) {
 
 	if w.Coralogix != nil {
 		v.validateCoralogix(ctx, w.Coralogix, p+".coralogix", allowUnsafe)
+		hasAuth := false
+		for k := range w.Headers {
+			hasAuth = hasAuth || strings.EqualFold(k, "Authorization")
+		}
+		if !hasAuth && w.Coralogix.Region != "" {
+			// Coralogix would answer every request 401, and every event
+			// would be dead-lettered. An explicit endpoint may be a proxy
+			// that adds the key itself.
+			v.fail(p+".headers", ErrRequired, "Coralogix (region %s) needs an Authorization header: Bearer <Send-Your-Data API key>", w.Coralogix.Region)
+		}
 	}
 }
 
@@ -440,6 +450,10 @@ func (v *validator) templatePos(path string, line, col int) (int, int) {
 // coralogixSeverities are the severity names, in Coralogix order (1..6).
 var coralogixSeverities = []string{"debug", "verbose", "info", "warning", "error", "critical"}
 
+// coralogixAPIPaths are the paths of Coralogix's log APIs; an endpoint
+// ending in one was pasted whole where its base URL belongs.
+var coralogixAPIPaths = [...]string{"/logs/v1/singles", "/logs/v1/bulk", "/api/v1/logs"}
+
 func (v *validator) validateCoralogix(ctx context.Context, c *Coralogix, p string, allowUnsafe bool) {
 	switch {
 	case c.Region == "" && c.Endpoint == "":
@@ -453,6 +467,15 @@ func (v *validator) validateCoralogix(ctx context.Context, c *Coralogix, p strin
 		}
 	default:
 		v.checkURL(ctx, p+".endpoint", c.Endpoint, allowUnsafe)
+		if u, err := url.Parse(c.Endpoint); err == nil {
+			path := strings.TrimRight(u.Path, "/")
+			for _, api := range coralogixAPIPaths {
+				if strings.HasSuffix(path, api) {
+					v.fail(p+".endpoint", ErrInvalidValue, "give the ingress base URL without %s (the relay adds /logs/v1/singles), e.g. %s", api, strings.TrimSuffix(strings.TrimRight(c.Endpoint, "/"), api))
+					break
+				}
+			}
+		}
 	}
 	// Both names are Handlebars templates (plain text), like the body.
 	if strings.TrimSpace(c.ApplicationName) == "" {

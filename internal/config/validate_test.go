@@ -513,6 +513,18 @@ func TestParse_Rules(t *testing.T) {
 			wantIs:  config.ErrTemplate,
 		},
 		{
+			name:    "CoralogixRegionWithoutAuthorization",
+			given:   hook + "    coralogix:\n      region: eu2\n      application_name: a\n      subsystem_name: s\n",
+			wantErr: []string{`webhooks[0].headers (line 2, col 5): Coralogix (region eu2) needs an Authorization header`},
+			wantIs:  config.ErrRequired,
+		},
+		{
+			name:    "CoralogixEndpointWithAPIPath",
+			given:   hook + "    headers: {Authorization: Bearer k}\n    coralogix:\n      endpoint: https://ingress.eu2.coralogix.com/logs/v1/singles/\n      application_name: a\n      subsystem_name: s\n",
+			wantErr: []string{`webhooks[0].coralogix.endpoint (line 6, col 7): give the ingress base URL without /logs/v1/singles (the relay adds /logs/v1/singles), e.g. https://ingress.eu2.coralogix.com`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
 			name:    "TemplatePartial",
 			given:   hook + "    body_template: '{\"a\": \"{{> part}}\"}'\n",
 			wantErr: []string{`webhooks[0].body_template (line 4, col 28): template line 1: {{> part}}: partials are not supported`},
@@ -715,7 +727,7 @@ func TestParse_AllowUnsafeURLs(t *testing.T) {
 
 // Ensure methods and trigger names are normalized and severities mapped by canonical trigger.
 func TestParse_Normalize(t *testing.T) {
-	given := hook + "    method: patch\n    triggers: [AccessRequestCreated, Manual]\n" +
+	given := hook + "    method: patch\n    triggers: [AccessRequestCreated, Manual]\n    headers: {Authorization: Bearer k}\n" +
 		"    coralogix:\n      region: gov1\n      application_name: a\n      subsystem_name: b\n" +
 		"      severity: {AccessRequestFailed: Error, RequestCreated: info}\n"
 	cfg, err := config.Parse([]byte(given), "config.yaml", config.LoadOptions{Getenv: env(nil)})

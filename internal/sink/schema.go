@@ -245,10 +245,10 @@ func (c *checker) logEntry(b []byte, vs int, where string, n int, single bool) (
 		return 0, info, typeErr
 	}
 	var missing []string
-	if single && (!info.hasApp || len(info.app) == 0) {
+	if single && (!info.hasApp || blank(info.app)) {
 		missing = append(missing, "applicationName")
 	}
-	if single && !info.hasSub {
+	if single && (!info.hasSub || blank(info.sub)) {
 		missing = append(missing, "subsystemName")
 	}
 	if !single && info.sev == 0 {
@@ -378,10 +378,10 @@ func (c *checker) bulk(b []byte, legacy bool) error {
 		return typeErr
 	}
 	var missing []string
-	if !hasApp || len(p.app) == 0 {
+	if !hasApp || blank(p.app) {
 		missing = append(missing, "applicationName")
 	}
-	if !hasSub {
+	if !hasSub || blank(p.sub) {
 		missing = append(missing, "subsystemName")
 	}
 	if !hasEntries {
@@ -479,3 +479,7 @@ func quoteList(names []string) string {
 	}
 	return sb.String()
 }
+
+// blank reports whether a name is empty or only spaces: Coralogix needs a
+// name to file the entry under.
+func blank(raw []byte) bool { return len(bytes.TrimSpace(raw)) == 0 }

@@ -188,10 +188,10 @@ func TestSink_ServeHTTP_Accept(t *testing.T) {
 		{
 			name:        "singles without severity",
 			givenPath:   PathSingles,
-			givenBody:   []byte(`[{"applicationName":"a","subsystemName":"","text":""}]`),
+			givenBody:   []byte(`[{"applicationName":"a","subsystemName":"s","text":""}]`),
 			wantEntries: 1,
 			wantApp:     map[string]int64{"a": 1},
-			wantSub:     map[string]int64{"": 1},
+			wantSub:     map[string]int64{"s": 1},
 			wantSev:     map[string]int64{},
 		},
 		{
@@ -392,6 +392,18 @@ func TestSink_ServeHTTP_Reject(t *testing.T) {
 			givenRequest: request{path: PathSingles, body: []byte(`[{"applicationName":"","subsystemName":"s","text":"t"}]`)},
 			wantStatus:   400,
 			wantReason:   `"applicationName"`,
+		},
+		{
+			name:         "blank subsystemName",
+			givenRequest: request{path: PathSingles, body: []byte(`[{"applicationName":"a","subsystemName":"  ","text":"t"}]`)},
+			wantStatus:   400,
+			wantReason:   `missing required field "subsystemName"`,
+		},
+		{
+			name:         "empty subsystemName in bulk",
+			givenRequest: request{path: PathBulk, body: []byte(`{"applicationName":"a","subsystemName":"","logEntries":[{"severity":3,"text":"t"}]}`)},
+			wantStatus:   400,
+			wantReason:   `"subsystemName"`,
 		},
 		{
 			name:         "applicationName not a string",
