@@ -197,7 +197,7 @@ func BenchmarkSendOverhead(b *testing.B) {
 		for b.Loop() {
 			req := tmpl.WithContext(b.Context())
 			req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-			resp, err := s.client.Do(req)
+			resp, err := s.rt.RoundTrip(req)
 			if err != nil {
 				b.Fatal(err)
 			}

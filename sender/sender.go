@@ -165,7 +165,8 @@ type Sender struct {
 	ctConfigured bool
 	tmpl         *http.Request // copied for every request; never sent itself
 
-	client  *http.Client
+	rt      http.RoundTripper
+	urlOp   string // the method as http.Client names it in a *url.Error: "Post"
 	breaker *breaker
 	getenv  func(string) (string, bool)
 	log     *zap.Logger
@@ -297,12 +298,12 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 	if rt == nil {
 		rt = newTransport(opts.AllowUnsafe, opts.TLSConfig, ep.Concurrency, ep.Timeout)
 	}
-	s.client = &http.Client{
-		Transport: rt,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
+	// The transport is called directly: a redirect is never followed (a 3xx
+	// is the answer, as http.ErrUseLastResponse would make it), so
+	// http.Client would only copy the headers and URL of every request in
+	// case it did.
+	s.rt = rt
+	s.urlOp = method[:1] + strings.ToLower(method[1:])
 	s.breaker = newBreaker(ep.Name, ep.Breaker, opts.Now, s.log, opts.OnStateChange)
 	return s, nil
 }
@@ -385,7 +386,11 @@ func (s *Sender) RetryPolicy() RetryPolicy { return s.retry }
 func (s *Sender) Breaker() BreakerStatus { return s.breaker.status() }
 
 // Close releases idle connections. In-flight Sends are not interrupted.
-func (s *Sender) Close() { s.client.CloseIdleConnections() }
+func (s *Sender) Close() {
+	if c, ok := s.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
 
 // Send makes one attempt to deliver d. It returns nil after a 2xx response
 // and otherwise an *Error whose Class says whether another attempt can help.
@@ -438,9 +443,9 @@ func (s *Sender) attempt(ctx context.Context, o *outgoing) (Attempt, *Error) {
 	req := s.request(reqCtx, h, o)
 	sc := scrubber{names: s.secretNames, h: h, static: s.querySecrets}
 
-	resp, err := s.client.Do(req)
+	resp, err := s.rt.RoundTrip(req)
 	if err != nil {
-		e := s.transportError(ctx, reqCtx, err)
+		e := s.transportError(ctx, reqCtx, &url.Error{Op: s.urlOp, URL: s.displayURL, Err: err})
 		att.Duration = s.now().Sub(start)
 		done(breakerOutcome(e))
 		s.logAttempt(o, &att, e)

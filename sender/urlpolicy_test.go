@@ -241,7 +241,7 @@ func TestSender_Send_BlockedDial(t *testing.T) {
 			// with AllowUnsafe and then swap in the safe transport to prove
 			// the dial-time check on its own.
 			s := newUnsafe(t, Endpoint{URL: "http://" + net.JoinHostPort(host, port) + "/hook?k=v"}, Options{})
-			s.client.Transport = newTransport(false, nil, 2, time.Second)
+			s.rt = newTransport(false, nil, 2, time.Second)
 
 			att, err := s.Send(t.Context(), Delivery{ID: "d-1", Body: []byte(`{}`)})
 			var e *Error
