@@ -38,8 +38,11 @@ type hook struct {
 
 	work  chan workItem
 	pause chan time.Duration
-	wg    sync.WaitGroup
-	stopc chan struct{}
+	// strays carries a message the stuck-consumer watcher fetched to the
+	// pump, which hands it to the consume handler.
+	strays chan jetstream.Msg
+	wg     sync.WaitGroup
+	stopc  chan struct{}
 
 	// parked holds deliveries the breaker refused. They stay in flight,
 	// kept alive with InProgress, until the breaker lets them through, so
@@ -89,15 +92,16 @@ func newHookMetrics(m *metrics, name string) hookMetrics {
 
 func newHook(r *Relay, w Webhook, s Sender) *hook {
 	h := &hook{
-		r:     r,
-		cfg:   w,
-		s:     s,
-		work:  make(chan workItem),
-		pause: make(chan time.Duration, 1),
-		stopc: make(chan struct{}),
-		free:  make(map[uint64]uint64),
-		packs: make(map[*bodyPack]struct{}),
-		m:     newHookMetrics(r.metrics, w.Name),
+		r:      r,
+		cfg:    w,
+		s:      s,
+		work:   make(chan workItem),
+		pause:  make(chan time.Duration, 1),
+		strays: make(chan jetstream.Msg),
+		stopc:  make(chan struct{}),
+		free:   make(map[uint64]uint64),
+		packs:  make(map[*bodyPack]struct{}),
+		m:      newHookMetrics(r.metrics, w.Name),
 	}
 	if w.Batch != nil {
 		h.bs = s.(BatchSender)
@@ -286,12 +290,30 @@ func (h *hook) closeWork() {
 // requests for the last of them to wait through within AckWait.
 const maxBatchPull = 512
 
-func (h *hook) consume() (jetstream.ConsumeContext, error) {
-	handler := h.dispatch
+// handler is the consume handler: the batcher's for a batching webhook.
+func (h *hook) handler() jetstream.MessageHandler {
 	if h.batch != nil {
-		handler = h.batch.add
+		return h.batch.add
 	}
-	return h.cons.Consume(handler, pullOptions(h.pullMax(), h.r.pullBytes(), h.r.log, "deliveries consumer", zap.String("webhook", h.cfg.Name))...)
+	return h.dispatch
+}
+
+// stray hands a message the stuck-consumer watcher fetched to the pump. It
+// reports false when the pump does not take it soon (paused, or stopped).
+func (h *hook) stray(m jetstream.Msg) bool {
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	select {
+	case h.strays <- m:
+		return true
+	case <-h.stopc:
+	case <-t.C:
+	}
+	return false
+}
+
+func (h *hook) consume() (jetstream.ConsumeContext, error) {
+	return h.cons.Consume(h.handler(), pullOptions(h.pullMax(), h.r.pullBytes(), h.r.log, "deliveries consumer", zap.String("webhook", h.cfg.Name))...)
 }
 
 // pump owns the consume context. While the breaker is open it drains it
@@ -305,6 +327,8 @@ func (h *hook) pump(cc jetstream.ConsumeContext) {
 			cc.Drain()
 			<-cc.Closed()
 			return
+		case m := <-h.strays:
+			h.handler()(m)
 		case d := <-h.pause:
 			cc.Drain()
 			<-cc.Closed()

@@ -15,8 +15,8 @@ type metrics struct {
 	lag            *prometheus.GaugeVec
 }
 
-func newMetrics(reg prometheus.Registerer, r *Relay) *metrics {
-	m := &metrics{
+func newMetrics() *metrics {
+	return &metrics{
 		eventsConsumed: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "hookrelay", Name: "events_consumed_total",
 			Help: "Events taken from the events stream.",
@@ -43,12 +43,17 @@ func newMetrics(reg prometheus.Registerer, r *Relay) *metrics {
 			Help: "Messages not yet acknowledged by a durable consumer (pending plus in flight).",
 		}, []string{"consumer"}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.eventsConsumed, m.eventsRejected, m.deliveries, m.latency, m.deadLetters, m.lag,
-			breakerCollector{r: r, desc: prometheus.NewDesc("hookrelay_breaker_state",
-				"Circuit breaker state by webhook: 0 closed, 1 half-open, 2 open.", []string{"webhook"}, nil)})
+}
+
+// register registers the series with reg (none when nil), once r's
+// webhooks are all in place.
+func (m *metrics) register(reg prometheus.Registerer, r *Relay) {
+	if reg == nil {
+		return
 	}
-	return m
+	reg.MustRegister(m.eventsConsumed, m.eventsRejected, m.deliveries, m.latency, m.deadLetters, m.lag,
+		breakerCollector{r: r, desc: prometheus.NewDesc("hookrelay_breaker_state",
+			"Circuit breaker state by webhook: 0 closed, 1 half-open, 2 open.", []string{"webhook"}, nil)})
 }
 
 // breakerCollector reads each webhook's breaker state at scrape time.

@@ -77,7 +77,10 @@ type Config struct {
 	// LagInterval is how often consumer lag is read for metrics; 0 turns
 	// the loop off.
 	LagInterval time.Duration
-	Webhooks    []Webhook
+	// StuckInterval is how often consumers are checked for a message too
+	// large for their pulls (see stuck.go); 0 means DefaultStuckInterval.
+	StuckInterval time.Duration
+	Webhooks      []Webhook
 }
 
 // Webhook is what the consumer needs to know of one webhook.
@@ -159,7 +162,11 @@ type Relay struct {
 	closed  bool
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	render  *renderStage
+	// stuckCancel and stuckDone stop the stuck-consumer watcher, first
+	// thing on Close.
+	stuckCancel context.CancelFunc
+	stuckDone   chan struct{}
+	render      *renderStage
 }
 
 // New checks cfg and builds a Relay. senders must hold one Sender per
@@ -186,6 +193,9 @@ func New(js jetstream.JetStream, cfg Config, router Router, senders map[string]S
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if cfg.StuckInterval <= 0 {
+		cfg.StuckInterval = DefaultStuckInterval
+	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -201,7 +211,7 @@ func New(js jetstream.JetStream, cfg Config, router Router, senders map[string]S
 		now:    opts.Now,
 		hooks:  make(map[string]*hook, len(cfg.Webhooks)),
 	}
-	r.metrics = newMetrics(opts.Registerer, r)
+	r.metrics = newMetrics()
 	for _, w := range cfg.Webhooks {
 		s, ok := senders[w.Name]
 		if !ok {
@@ -235,6 +245,9 @@ func New(js jetstream.JetStream, cfg Config, router Router, senders map[string]S
 		r.hooks[w.Name] = newHook(r, w, s)
 		r.order = append(r.order, w.Name)
 	}
+	// Registered last: a scrape may come at once (the admin server is up
+	// before the relay) and the breaker collector reads the webhooks.
+	r.metrics.register(opts.Registerer, r)
 	return r, nil
 }
 
@@ -406,6 +419,12 @@ func (r *Relay) Start(ctx context.Context) error {
 	if err := r.render.start(workCtx); err != nil {
 		return err
 	}
+	sctx, scancel := context.WithCancel(workCtx)
+	r.stuckCancel, r.stuckDone = scancel, make(chan struct{})
+	go func() {
+		defer close(r.stuckDone)
+		r.stuckLoop(sctx)
+	}()
 	if r.cfg.LagInterval > 0 {
 		r.wg.Add(1)
 		go func() {
@@ -436,6 +455,10 @@ func (r *Relay) Close(ctx context.Context) error {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.cfg.ShutdownTimeout)
 		defer cancel()
+	}
+	if r.stuckCancel != nil {
+		r.stuckCancel()
+		<-r.stuckDone
 	}
 	done := make(chan struct{})
 	go func() {

@@ -28,8 +28,13 @@ type renderStage struct {
 	// yet acked: the channel above and the batches in flight hold messages
 	// by the thousand, which at large events is gigabytes.
 	held *byteBudget
-	cc   jetstream.ConsumeContext
-	wg   sync.WaitGroup
+	// inMu guards closing in: a handler may still be waiting on held when
+	// the consume context has closed (it closes at once when the
+	// subscription is already gone).
+	inMu     sync.RWMutex
+	inClosed bool
+	cc       jetstream.ConsumeContext
+	wg       sync.WaitGroup
 
 	stopOnce sync.Once
 }
@@ -65,10 +70,8 @@ func (s *renderStage) start(ctx context.Context) error {
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.batchLoop(ctx) }()
 	go func() { defer s.wg.Done(); s.ackLoop(ctx) }()
-	cc, err := s.cons.Consume(func(m jetstream.Msg) {
-		s.held.take(len(m.Data()))
-		s.in <- m
-	}, pullOptions(DefaultRenderBatch*8, s.r.pullBytes(), s.r.log, "events consumer")...)
+	// Once stopping, an event stray refuses stays unacked and comes back.
+	cc, err := s.cons.Consume(func(m jetstream.Msg) { s.stray(m) }, pullOptions(DefaultRenderBatch*8, s.r.pullBytes(), s.r.log, "events consumer")...)
 	if err != nil {
 		s.stop()
 		return err
@@ -86,9 +89,26 @@ func (s *renderStage) stop() {
 			s.cc.Drain()
 			<-s.cc.Closed()
 		}
+		s.inMu.Lock()
+		s.inClosed = true
 		close(s.in)
+		s.inMu.Unlock()
 		s.wg.Wait()
 	})
+}
+
+// stray takes one event into the stage: the consume handler's path, and
+// the stuck-consumer watcher's. It reports false once the stage stopped.
+func (s *renderStage) stray(m jetstream.Msg) bool {
+	s.held.take(len(m.Data()))
+	s.inMu.RLock()
+	defer s.inMu.RUnlock()
+	if s.inClosed {
+		s.held.give(len(m.Data()))
+		return false
+	}
+	s.in <- m
+	return true
 }
 
 func (s *renderStage) batchLoop(ctx context.Context) {

@@ -115,6 +115,7 @@ func (d *Daemon) auth(next http.Handler) http.Handler {
 
 func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
 	if !d.ready.Load() || d.nc == nil || !d.nc.IsConnected() {
+		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "not ready: waiting for NATS and the store")
 		return
 	}

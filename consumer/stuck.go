@@ -1,0 +1,87 @@
+package consumer
+
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+)
+
+// DefaultStuckInterval is how often the relay looks for a consumer stuck
+// behind a message larger than its pulls ask for.
+const DefaultStuckInterval = 5 * time.Second
+
+// A pull asks for at most pullBytes, and the server answers a pull smaller
+// than the next message with a 409 that nats.go keeps to itself and pulls
+// again: the consumer would spin on that message for ever. It happens only
+// to a message stored while max_payload was larger (max_event_bytes or the
+// server's max_payload lowered since, or a server of a cluster allowing
+// more). The watcher below notices a consumer with messages waiting,
+// nothing in flight and no progress over two looks, and fetches its next
+// message on its own, without a byte limit, for the usual handler.
+
+type stuckWatch struct {
+	delivered uint64
+	still     int
+}
+
+func (r *Relay) stuckLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.StuckInterval)
+	defer t.Stop()
+	watches := map[string]*stuckWatch{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.checkStuck(ctx, watches, DefaultRendererDurable, r.render.cons, r.render.stray)
+		for _, name := range r.order {
+			h := r.hooks[name]
+			r.checkStuck(ctx, watches, DefaultSenderDurablePfx+name, h.cons, h.stray)
+		}
+	}
+}
+
+// checkStuck looks at one consumer and, on its second look without
+// progress, hands its next message to hand; a message hand refuses (the
+// stage is stopping) is handed back.
+func (r *Relay) checkStuck(ctx context.Context, watches map[string]*stuckWatch, name string, cons jetstream.Consumer, hand func(jetstream.Msg) bool) {
+	if cons == nil {
+		return
+	}
+	ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	info, err := cons.Info(ictx)
+	cancel()
+	if err != nil {
+		return
+	}
+	w := watches[name]
+	if w == nil {
+		w = &stuckWatch{}
+		watches[name] = w
+	}
+	if info.NumPending > 0 && info.NumAckPending == 0 && info.Delivered.Stream == w.delivered {
+		w.still++
+	} else {
+		w.still = 0
+	}
+	w.delivered = info.Delivered.Stream
+	if w.still < 2 {
+		return
+	}
+	w.still = 0
+	r.log.Error("consumer makes no progress: its next message is probably larger than a pull asks for (stored while max_payload was larger); fetching it on its own",
+		zap.String("consumer", name), zap.Uint64("pending", info.NumPending), zap.Uint64("next_stream_seq", info.Delivered.Stream+1))
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		r.log.Warn("fetching a stuck consumer's next message", zap.String("consumer", name), zap.Error(err))
+		return
+	}
+	for m := range batch.Messages() {
+		if !hand(m) {
+			_ = m.Nak()
+		}
+	}
+}
