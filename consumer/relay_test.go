@@ -25,17 +25,7 @@ import (
 // max_payload (0: the default).
 func runServerMax(tb testing.TB, maxPayload int32) *server.Server {
 	tb.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: tb.TempDir(), NoLog: true, NoSigs: true,
-		MaxPayload: maxPayload,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("nats server did not start")
-	}
+	s := testutil.JetStreamServer(tb, tb.TempDir(), server.Options{MaxPayload: maxPayload})
 	tb.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 	return s
 }

@@ -13,24 +13,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hookrelay/hookrelay/internal/testutil"
 	"github.com/hookrelay/hookrelay/sender"
 )
-
-// serverIn starts a JetStream server on a given store directory.
-func serverIn(tb testing.TB, dir string, maxPayload int32) *server.Server {
-	tb.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true, MaxPayload: maxPayload,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("nats server did not start")
-	}
-	return s
-}
 
 // storeLarge stores msgs while the server allows 16 MiB, then restarts it
 // on the same store allowing 1 MiB: the pulls then ask for less than the
@@ -38,7 +23,7 @@ func serverIn(tb testing.TB, dir string, maxPayload int32) *server.Server {
 func storeLarge(tb testing.TB, stream jetstream.StreamConfig, msgs ...*nats.Msg) *server.Server {
 	tb.Helper()
 	dir := tb.TempDir()
-	s1 := serverIn(tb, dir, 16<<20)
+	s1 := testutil.JetStreamServer(tb, dir, server.Options{MaxPayload: 16 << 20})
 	nc1, js1 := connect(tb, s1)
 	ctx := context.Background()
 	if _, err := js1.CreateStream(ctx, stream); err != nil {
@@ -52,7 +37,7 @@ func storeLarge(tb testing.TB, stream jetstream.StreamConfig, msgs ...*nats.Msg)
 	nc1.Close()
 	s1.Shutdown()
 	s1.WaitForShutdown()
-	s := serverIn(tb, dir, 1<<20)
+	s := testutil.JetStreamServer(tb, dir, server.Options{MaxPayload: 1 << 20})
 	tb.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
 	return s
 }

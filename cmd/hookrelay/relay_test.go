@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/consumer"
+	"github.com/hookrelay/hookrelay/internal/testutil"
 	"github.com/hookrelay/hookrelay/renderer"
 	"github.com/hookrelay/hookrelay/store"
 )
@@ -705,15 +706,7 @@ func runNATS(tb testing.TB, addr, dir string) *server.Server {
 	tb.Helper()
 	host, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
-	s, err := server.NewServer(&server.Options{Host: host, Port: p, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("nats server did not start")
-	}
-	return s
+	return testutil.JetStreamServer(tb, dir, server.Options{Host: host, Port: p})
 }
 
 func TestRelay_SurvivesNATSRestart(t *testing.T) {

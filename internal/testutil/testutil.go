@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // CheckFor polls f every interval until it returns nil, and fails the test
@@ -46,4 +48,24 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// JetStreamServer starts an in-process JetStream server for a test: on
+// 127.0.0.1 at a free port (or opts' Host and Port when set), its store in
+// dir, no logging, no signal handling. The caller shuts it down.
+func JetStreamServer(tb testing.TB, dir string, opts server.Options) *server.Server {
+	tb.Helper()
+	if opts.Host == "" {
+		opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
+	}
+	opts.JetStream, opts.StoreDir, opts.NoLog, opts.NoSigs = true, dir, true, true
+	s, err := server.NewServer(&opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("nats server did not start")
+	}
+	return s
 }
