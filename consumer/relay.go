@@ -265,7 +265,7 @@ func (r *Relay) Setup(ctx context.Context) error {
 		return fmt.Errorf("consumer: deliveries stream %s: %w", r.cfg.DeliveriesStream, err)
 	}
 
-	cons, err := r.js.CreateOrUpdateConsumer(ctx, r.cfg.EventsStream, jetstream.ConsumerConfig{
+	cc := jetstream.ConsumerConfig{
 		Durable:        DefaultRendererDurable,
 		Description:    "hookrelay: match and render events into deliveries",
 		AckPolicy:      jetstream.AckExplicitPolicy,
@@ -274,7 +274,22 @@ func (r *Relay) Setup(ctx context.Context) error {
 		MaxDeliver:     -1,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		FilterSubjects: r.cfg.EventsSubjects,
-	})
+		// One replica renders at a time: the server serves one client of
+		// the group and moves the pin when it stops pulling for
+		// renderPinnedTTL. Replicas rendering side by side published their
+		// deliveries side by side, and an ordered webhook got neighbours
+		// swapped.
+		PriorityPolicy: jetstream.PriorityPolicyPinned,
+		PriorityGroups: []string{renderGroup},
+		PinnedTTL:      renderPinnedTTL,
+	}
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, r.cfg.EventsStream, cc)
+	if err == nil && cons.CachedInfo().Config.PriorityPolicy != jetstream.PriorityPolicyPinned {
+		// A server before 2.11 ignores priority groups.
+		r.log.Warn("the NATS server does not pin consumers (it is older than 2.11): with several replicas, ordered webhooks may get events out of order")
+		cc.PriorityPolicy, cc.PriorityGroups, cc.PinnedTTL = jetstream.PriorityPolicyNone, nil, 0
+		cons, err = r.js.CreateOrUpdateConsumer(ctx, r.cfg.EventsStream, cc)
+	}
 	if err != nil {
 		return fmt.Errorf("consumer: renderer consumer on stream %s (subjects %v) for events.subjects %v: %w",
 			r.cfg.EventsStream, info.Config.Subjects, r.cfg.EventsSubjects, err)
@@ -653,6 +668,14 @@ func (r *Relay) readLag(ctx context.Context) {
 // 30 s in about one run in three of the paced benchmark at 4,000 events/s,
 // and with 5 s for 5 s in one in six.
 const pullExpiry = 2 * time.Second
+
+// renderGroup is the priority group of the events consumer, and
+// renderPinnedTTL how long it stays pinned to a replica that stopped
+// pulling (a crashed or stopped one) before another takes over.
+const (
+	renderGroup     = "render"
+	renderPinnedTTL = 10 * time.Second
+)
 
 // defaultPullBytes bounds the bytes one pull request asks for. Without a
 // bound a pull of hundreds of messages is hundreds of the largest events:

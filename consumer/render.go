@@ -71,7 +71,11 @@ func (s *renderStage) start(ctx context.Context) error {
 	go func() { defer s.wg.Done(); s.batchLoop(ctx) }()
 	go func() { defer s.wg.Done(); s.ackLoop(ctx) }()
 	// Once stopping, an event stray refuses stays unacked and comes back.
-	cc, err := s.cons.Consume(func(m jetstream.Msg) { s.stray(m) }, pullOptions(DefaultRenderBatch*8, s.r.pullBytes(), s.r.log, "events consumer")...)
+	opts := pullOptions(DefaultRenderBatch*8, s.r.pullBytes(), s.r.log, "events consumer")
+	if s.pinned() {
+		opts = append(opts, jetstream.PullPriorityGroup(renderGroup))
+	}
+	cc, err := s.cons.Consume(func(m jetstream.Msg) { s.stray(m) }, opts...)
 	if err != nil {
 		s.stop()
 		return err
@@ -95,6 +99,11 @@ func (s *renderStage) stop() {
 		s.inMu.Unlock()
 		s.wg.Wait()
 	})
+}
+
+// pinned reports whether the events consumer serves one replica at a time.
+func (s *renderStage) pinned() bool {
+	return s.cons.CachedInfo().Config.PriorityPolicy == jetstream.PriorityPolicyPinned
 }
 
 // stray takes one event into the stage: the consume handler's path, and

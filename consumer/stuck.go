@@ -36,7 +36,11 @@ func (r *Relay) stuckLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		r.checkStuck(ctx, watches, DefaultRendererDurable, r.render.cons, r.render.stray)
+		var group []jetstream.FetchOpt
+		if r.render.pinned() {
+			group = append(group, jetstream.FetchPriorityGroup(renderGroup))
+		}
+		r.checkStuck(ctx, watches, DefaultRendererDurable, r.render.cons, r.render.stray, group...)
 		for _, name := range r.order {
 			h := r.hooks[name]
 			r.checkStuck(ctx, watches, DefaultSenderDurablePfx+name, h.cons, h.stray)
@@ -47,7 +51,7 @@ func (r *Relay) stuckLoop(ctx context.Context) {
 // checkStuck looks at one consumer and, on its second look without
 // progress, hands its next message to hand; a message hand refuses (the
 // stage is stopping) is handed back.
-func (r *Relay) checkStuck(ctx context.Context, watches map[string]*stuckWatch, name string, cons jetstream.Consumer, hand func(jetstream.Msg) bool) {
+func (r *Relay) checkStuck(ctx context.Context, watches map[string]*stuckWatch, name string, cons jetstream.Consumer, hand func(jetstream.Msg) bool, fetch ...jetstream.FetchOpt) {
 	if cons == nil {
 		return
 	}
@@ -74,7 +78,7 @@ func (r *Relay) checkStuck(ctx context.Context, watches map[string]*stuckWatch, 
 	w.still = 0
 	r.log.Error("consumer makes no progress: its next message is probably larger than a pull asks for (stored while max_payload was larger); fetching it on its own",
 		zap.String("consumer", name), zap.Uint64("pending", info.NumPending), zap.Uint64("next_stream_seq", info.Delivered.Stream+1))
-	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+	batch, err := cons.Fetch(1, append(fetch, jetstream.FetchMaxWait(2*time.Second))...)
 	if err != nil {
 		r.log.Warn("fetching a stuck consumer's next message", zap.String("consumer", name), zap.Error(err))
 		return

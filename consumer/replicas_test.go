@@ -1,0 +1,64 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/sender"
+)
+
+func TestRelay_OrderedAcrossReplicas(t *testing.T) {
+	// Ensure an ordered webhook gets its deliveries in the events' order
+	// when several replicas share the consumers: only one replica renders
+	// at a time (the events consumer pins one client), so the deliveries
+	// reach their stream in order. Before, each replica rendered its own
+	// batches and published them side by side, and a burst came out with
+	// neighbours swapped.
+	const events = 600
+	s := runServerMax(t, 0)
+	var mu sync.Mutex
+	var got []int
+	snd := &senderFunc{send: func(_ context.Context, d sender.Delivery) (sender.Attempt, error) {
+		n, _ := strconv.Atoi(string(d.Body))
+		mu.Lock()
+		got = append(got, n)
+		mu.Unlock()
+		return sender.Attempt{StartedAt: time.Now(), Response: &sender.ResponseData{Status: 200}}, nil
+	}}
+	cfg := Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"},
+		Webhooks: []Webhook{{Name: "ordered", Ordered: true, MaxAttempts: 3}}}
+	for range 3 {
+		_, js := connect(t, s)
+		startRelay(t, js, cfg, echoRouter("ordered"), map[string]Sender{"ordered": snd}, &memStore{})
+	}
+	_, pub := connect(t, s)
+	for i := 1; i <= events; i++ {
+		if _, err := pub.PublishAsync("apono.events.RequestCreated", []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-pub.PublishAsyncComplete()
+	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) < events {
+			return fmt.Errorf("%d of %d delivered", len(got), events)
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	swapped := 0
+	for i := 1; i < len(got); i++ {
+		if got[i] < got[i-1] {
+			swapped++
+		}
+	}
+	if swapped > 0 || len(got) != events {
+		t.Errorf("%d deliveries, %d after a later one; want %d in order", len(got), swapped, events)
+	}
+}
