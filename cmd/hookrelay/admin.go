@@ -84,8 +84,11 @@ func (d *Daemon) adminHandler() http.Handler {
 
 // whenReady answers 503 while the daemon is starting or stopping: the API's
 // handlers need NATS, the store and the relay.
+// Close waits, on apiMu, for the calls already past this check.
 func (d *Daemon) whenReady(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.apiMu.RLock()
+		defer d.apiMu.RUnlock()
 		if !d.ready.Load() {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusServiceUnavailable, "hookrelay is starting or stopping; try again shortly")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,7 +53,10 @@ type Daemon struct {
 	adminSrv *http.Server
 	adminLn  net.Listener
 	ready    atomic.Bool
-	started  time.Time
+	// apiMu is held shared by every /api call while it runs; Close takes
+	// it once ready is false, to wait for the calls already running.
+	apiMu   sync.RWMutex
+	started time.Time
 }
 
 // DaemonOptions tune a Daemon for tests.
@@ -435,18 +439,17 @@ func (d *Daemon) AdminAddr() string {
 // bound, flushes the store (which sends the acks waiting on it), then closes
 // NATS and the admin API. It keeps the first error and releases everything.
 func (d *Daemon) Close(ctx context.Context) error {
+	// From here /api answers 503, once the calls already running are done,
+	// so that no replay or test runs against parts being closed. /healthz,
+	// /readyz (503) and /metrics answer until the end.
+	d.apiMu.Lock()
 	d.ready.Store(false)
+	d.apiMu.Unlock()
 	var first error
 	keep := func(err error) {
 		if err != nil && first == nil {
 			first = err
 		}
-	}
-	if d.adminSrv != nil {
-		// First, so no replay or test starts against parts being closed.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		keep(d.adminSrv.Shutdown(cctx))
-		cancel()
 	}
 	if d.rel != nil {
 		keep(d.rel.Close(ctx))
@@ -470,6 +473,11 @@ func (d *Daemon) Close(ctx context.Context) error {
 	if d.ns != nil {
 		d.ns.Shutdown()
 		d.ns.WaitForShutdown()
+	}
+	if d.adminSrv != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		keep(d.adminSrv.Shutdown(cctx))
+		cancel()
 	}
 	return first
 }

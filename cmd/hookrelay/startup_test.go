@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/renderer"
 )
 
 // TestDaemon_HealthzWhileStarting checks that liveness answers as soon as
@@ -76,5 +77,56 @@ func TestDaemon_HealthzWhileStarting(t *testing.T) {
 	}
 	if _, err := get("/healthz"); err == nil {
 		t.Error("admin server still answers after a failed start")
+	}
+}
+
+// TestDaemon_HealthzWhileStopping checks that while the daemon finishes its
+// in-flight deliveries, liveness still answers and readiness and the API
+// say 503, rather than the admin server going first.
+func TestDaemon_HealthzWhileStopping(t *testing.T) {
+	inFlight, release := make(chan struct{}, 1), make(chan struct{})
+	ep := newTestEndpoint(t, false, func(*http.Request, int) (int, http.Header) {
+		inFlight <- struct{}{}
+		<-release
+		return 200, nil
+	})
+	td := startDaemon(t, "", hookYAML("slow", ep.srv.URL+"/slow", `{"id":"{{data.id}}"}`, ""), nil, nil)
+	td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, 1))
+	select {
+	case <-inFlight:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery started")
+	}
+	addr := td.AdminAddr()
+	get := func(path string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+td.env["HOOKRELAY_ADMIN_TOKEN"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- td.Close(context.Background()) }()
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if code := get("/readyz"); code != http.StatusServiceUnavailable {
+			return fmt.Errorf("readyz %d while stopping", code)
+		}
+		return nil
+	})
+	if code := get("/healthz"); code != 200 {
+		t.Errorf("healthz %d while stopping", code)
+	}
+	if code := get("/api/v1/webhooks"); code != http.StatusServiceUnavailable {
+		t.Errorf("api %d while stopping", code)
+	}
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if code := get("/healthz"); code != 0 {
+		t.Errorf("healthz %d after close", code)
 	}
 }
