@@ -533,6 +533,17 @@ func (h *hook) deliver(ctx context.Context, m jetstream.Msg) {
 		h.deadLetterPacked(ctx, m, seq, meta.NumDelivered, errPackedForPlain)
 		return
 	}
+	select {
+	case <-h.stopc:
+		// Fetched before the stop but not started: shutdown finishes what
+		// is in flight and starts nothing new. It goes back at once, to
+		// another replica or the next start, and this arrival does not
+		// count as an attempt here.
+		h.addFree(seq)
+		_ = m.Nak()
+		return
+	default:
+	}
 	attempt := h.attempt(seq, meta.NumDelivered)
 	if wait, ok := notBefore(hdr, h.r.now()); ok {
 		// A delivery taken out of a pack to be tried again. Its first

@@ -62,3 +62,38 @@ func TestRelay_OrderedAcrossReplicas(t *testing.T) {
 		t.Errorf("%d deliveries, %d after a later one; want %d in order", len(got), swapped, events)
 	}
 }
+
+func TestHook_StopStartsNothingNew(t *testing.T) {
+	// Ensure stopping finishes the delivery in flight but does not start
+	// the ones already fetched behind it: they go back, for another
+	// replica or the next start.
+	started, release := make(chan string, 8), make(chan struct{})
+	snd := &senderFunc{send: func(_ context.Context, d sender.Delivery) (sender.Attempt, error) {
+		started <- string(d.Body)
+		<-release
+		return sender.Attempt{StartedAt: time.Now(), Response: &sender.ResponseData{Status: 200}}, nil
+	}}
+	f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: 1, MaxAttempts: 3}}, map[string]Sender{"a": snd})
+	f.publish(t, "1", "2", "3")
+	if got := <-started; got != "1" {
+		t.Fatalf("first delivery %s", got)
+	}
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if _, ack := f.pending(t, DefaultDeliveriesStream, DefaultSenderDurablePfx+"a"); ack != 3 {
+			return fmt.Errorf("%d deliveries fetched, want all 3", ack)
+		}
+		return nil
+	})
+	closed := make(chan error, 1)
+	go func() { closed <- f.relay.Close(context.Background()) }()
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-started:
+		t.Errorf("delivery %s started after the stop", got)
+	default:
+	}
+}
