@@ -350,6 +350,9 @@ func TestCLI_UnknownSubcommand(t *testing.T) {
 		{"dlq", []string{"dlq", "bogus"}, `unknown dlq command "bogus" (list, show, replay, purge)`},
 		{"dlq typo", []string{"dlq", "replya", "0000000000000001", "--config", "x.yaml"}, `unknown dlq command "replya" (list, show, replay, purge); did you mean "replay"?`},
 		{"root", []string{"bogus"}, `unknown command "bogus"`},
+		{"help", []string{"help", "bogus"}, `unknown help topic "bogus"`},
+		{"help of a dlq typo", []string{"help", "dlq", "replya"}, `unknown help topic "dlq replya"`},
+		{"completion", []string{"completion", "tcsh"}, `unknown completion command "tcsh" (bash, fish, powershell, zsh)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -361,6 +364,12 @@ func TestCLI_UnknownSubcommand(t *testing.T) {
 	}
 	if code, out, _ := cli("dlq"); code != 0 || !strings.Contains(out, "Available Commands") {
 		t.Errorf("dlq alone: %d %q, want its help", code, out)
+	}
+	if code, out, _ := cli("help", "dlq", "replay"); code != 0 || !strings.Contains(out, "replay") {
+		t.Errorf("help dlq replay: %d %q, want its help", code, out)
+	}
+	if code, _, errOut := cli("completion", "bash"); code != 0 {
+		t.Errorf("completion bash: exit %d %q", code, errOut)
 	}
 }
 

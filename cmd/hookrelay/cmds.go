@@ -547,9 +547,17 @@ func newDLQCmd() *cobra.Command {
 // (or misspelt) subcommand and exit 0. Without arguments it prints its help.
 func addSubcommands(parent *cobra.Command, subs ...*cobra.Command) {
 	parent.AddCommand(subs...)
-	names := make([]string, len(subs))
-	for i, c := range subs {
-		names[i] = c.Name()
+	var names []string
+	for _, c := range subs {
+		names = append(names, c.Name())
+	}
+	if len(subs) == 0 {
+		// Added before (cobra's own): in its order, by name.
+		for _, c := range parent.Commands() {
+			if c.IsAvailableCommand() {
+				names = append(names, c.Name())
+			}
+		}
 	}
 	parent.Args = cobra.ArbitraryArgs
 	if parent.SuggestionsMinimumDistance <= 0 {

@@ -41,6 +41,25 @@ func newRootCmd() *cobra.Command {
 		newDLQCmd(),
 		newSinkCmd(),
 	)
+	// cobra's own help and completion commands print help and exit 0 for
+	// a topic or shell they do not know; here that is a user error too.
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(_ *cobra.Command, args []string) error {
+			c, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 {
+				return userError{fmt.Errorf("unknown help topic %q", strings.Join(args, " "))}
+			}
+			return c.Help()
+		},
+	})
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			addSubcommands(c)
+		}
+	}
 	return root
 }
 
