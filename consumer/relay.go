@@ -55,7 +55,7 @@ const (
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultRenderBatch       = 256
 	DefaultEventsMaxPending  = 8192
-	DefaultLagInterval       = 5 * time.Second
+	DefaultWatchInterval     = 5 * time.Second
 	minBreakerPause          = 100 * time.Millisecond
 	defaultRepublishDelay    = time.Second
 	defaultPublishAckTimeout = 10 * time.Second
@@ -74,12 +74,10 @@ type Config struct {
 	Replicas        int
 	DuplicateWindow time.Duration
 	ShutdownTimeout time.Duration
-	// LagInterval is how often consumer lag is read for metrics; 0 turns
-	// the loop off.
-	LagInterval time.Duration
-	// StuckInterval is how often consumers are checked for a message too
-	// large for their pulls (see stuck.go); 0 means DefaultStuckInterval.
-	StuckInterval time.Duration
+	// WatchInterval is how often each consumer's state is read, for the
+	// lag metric and to spot one stuck behind a message too large for its
+	// pulls (see watch.go); 0 means DefaultWatchInterval.
+	WatchInterval time.Duration
 	Webhooks      []Webhook
 }
 
@@ -161,11 +159,10 @@ type Relay struct {
 	started bool
 	closed  bool
 	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	// stuckCancel and stuckDone stop the stuck-consumer watcher, first
-	// thing on Close.
-	stuckCancel context.CancelFunc
-	stuckDone   chan struct{}
+	// watchCancel and watchDone stop the consumer watcher, first thing on
+	// Close.
+	watchCancel context.CancelFunc
+	watchDone   chan struct{}
 	render      *renderStage
 }
 
@@ -193,8 +190,8 @@ func New(js jetstream.JetStream, cfg Config, router Router, senders map[string]S
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
-	if cfg.StuckInterval <= 0 {
-		cfg.StuckInterval = DefaultStuckInterval
+	if cfg.WatchInterval <= 0 {
+		cfg.WatchInterval = DefaultWatchInterval
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
@@ -434,19 +431,12 @@ func (r *Relay) Start(ctx context.Context) error {
 	if err := r.render.start(workCtx); err != nil {
 		return err
 	}
-	sctx, scancel := context.WithCancel(workCtx)
-	r.stuckCancel, r.stuckDone = scancel, make(chan struct{})
+	wctx, wcancel := context.WithCancel(workCtx)
+	r.watchCancel, r.watchDone = wcancel, make(chan struct{})
 	go func() {
-		defer close(r.stuckDone)
-		r.stuckLoop(sctx)
+		defer close(r.watchDone)
+		r.watchLoop(wctx)
 	}()
-	if r.cfg.LagInterval > 0 {
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			r.lagLoop(workCtx)
-		}()
-	}
 	return nil
 }
 
@@ -471,9 +461,9 @@ func (r *Relay) Close(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, r.cfg.ShutdownTimeout)
 		defer cancel()
 	}
-	if r.stuckCancel != nil {
-		r.stuckCancel()
-		<-r.stuckDone
+	if r.watchCancel != nil {
+		r.watchCancel()
+		<-r.watchDone
 	}
 	done := make(chan struct{})
 	go func() {
@@ -497,7 +487,6 @@ func (r *Relay) Close(ctx context.Context) error {
 		<-done
 	}
 	r.cancel()
-	r.wg.Wait()
 	return err
 }
 
@@ -625,37 +614,6 @@ func (r *Relay) deliveryMsg(webhook, deliveryID, eventID, eventType string, body
 	m.Header[HeaderEventID] = []string{eventID}
 	m.Header[HeaderEventType] = []string{eventType}
 	return m
-}
-
-func (r *Relay) lagLoop(ctx context.Context) {
-	t := time.NewTicker(r.cfg.LagInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		r.readLag(ctx)
-	}
-}
-
-func (r *Relay) readLag(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if r.render != nil {
-		if info, err := r.render.cons.Info(ctx); err == nil {
-			r.metrics.lag.WithLabelValues(DefaultRendererDurable).Set(float64(info.NumPending + uint64(info.NumAckPending)))
-		}
-	}
-	for name, h := range r.hooks {
-		if h.cons == nil {
-			continue
-		}
-		if info, err := h.cons.Info(ctx); err == nil {
-			r.metrics.lag.WithLabelValues(DefaultSenderDurablePfx + name).Set(float64(info.NumPending + uint64(info.NumAckPending)))
-		}
-	}
 }
 
 // pullExpiry is how long each pull request of a Consume lives. nats.go asks

@@ -294,7 +294,6 @@ func consumerConfig(cfg *config.Config) consumer.Config {
 		EventsStream:   cfg.Events.Stream,
 		EventsSubjects: cfg.Events.Subjects,
 		EventsMaxAge:   time.Duration(cfg.Events.MaxAge),
-		LagInterval:    consumer.DefaultLagInterval,
 	}
 	for _, w := range cfg.Webhooks {
 		cw := consumer.Webhook{

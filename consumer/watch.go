@@ -8,26 +8,24 @@ import (
 	"go.uber.org/zap"
 )
 
-// DefaultStuckInterval is how often the relay looks for a consumer stuck
-// behind a message larger than its pulls ask for.
-const DefaultStuckInterval = 5 * time.Second
-
-// A pull asks for at most pullBytes, and the server answers a pull smaller
-// than the next message with a 409 that nats.go keeps to itself and pulls
-// again: the consumer would spin on that message for ever. It happens only
-// to a message stored while max_payload was larger (max_event_bytes or the
-// server's max_payload lowered since, or a server of a cluster allowing
-// more). The watcher below notices a consumer with messages waiting,
-// nothing in flight and no progress over two looks, and fetches its next
-// message on its own, without a byte limit, for the usual handler.
+// The watcher reads every consumer's state once per WatchInterval: for the
+// lag metric, and to spot a consumer stuck behind a message too large for
+// its pulls. A pull asks for at most pullBytes, and the server answers a
+// pull smaller than the next message with a 409 that nats.go keeps to
+// itself and pulls again: the consumer would spin on that message for ever.
+// It happens only to a message stored while max_payload was larger
+// (max_event_bytes or the server's max_payload lowered since, or a server
+// of a cluster allowing more). A consumer with messages waiting, nothing in
+// flight and no progress over two looks gets its next message fetched on
+// its own, without a byte limit, for the usual handler.
 
 type stuckWatch struct {
 	delivered uint64
 	still     int
 }
 
-func (r *Relay) stuckLoop(ctx context.Context) {
-	t := time.NewTicker(r.cfg.StuckInterval)
+func (r *Relay) watchLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.WatchInterval)
 	defer t.Stop()
 	watches := map[string]*stuckWatch{}
 	for {
@@ -40,18 +38,18 @@ func (r *Relay) stuckLoop(ctx context.Context) {
 		if r.render.pinned() {
 			group = append(group, jetstream.FetchPriorityGroup(renderGroup))
 		}
-		r.checkStuck(ctx, watches, DefaultRendererDurable, r.render.cons, r.render.stray, group...)
+		r.watch(ctx, watches, DefaultRendererDurable, r.render.cons, r.render.stray, group...)
 		for _, name := range r.order {
 			h := r.hooks[name]
-			r.checkStuck(ctx, watches, DefaultSenderDurablePfx+name, h.cons, h.stray)
+			r.watch(ctx, watches, DefaultSenderDurablePfx+name, h.cons, h.stray)
 		}
 	}
 }
 
-// checkStuck looks at one consumer and, on its second look without
-// progress, hands its next message to hand; a message hand refuses (the
-// stage is stopping) is handed back.
-func (r *Relay) checkStuck(ctx context.Context, watches map[string]*stuckWatch, name string, cons jetstream.Consumer, hand func(jetstream.Msg) bool, fetch ...jetstream.FetchOpt) {
+// watch reads one consumer's state, sets its lag and, on the second look
+// without progress, hands its next message to hand; a message hand refuses
+// (the stage is stopping) is handed back.
+func (r *Relay) watch(ctx context.Context, watches map[string]*stuckWatch, name string, cons jetstream.Consumer, hand func(jetstream.Msg) bool, fetch ...jetstream.FetchOpt) {
 	if cons == nil {
 		return
 	}
@@ -61,6 +59,7 @@ func (r *Relay) checkStuck(ctx context.Context, watches map[string]*stuckWatch, 
 	if err != nil {
 		return
 	}
+	r.metrics.lag.WithLabelValues(name).Set(float64(info.NumPending + uint64(info.NumAckPending)))
 	w := watches[name]
 	if w == nil {
 		w = &stuckWatch{}

@@ -53,7 +53,7 @@ func TestRelay_EventLargerThanPullsIsFetchedOnItsOwn(t *testing.T) {
 	_, js := connect(t, s)
 	st := &memStore{}
 	router := RouterFunc(func(p []byte, _ string) (Routed, error) { return Routed{}, errors.New("not an event") })
-	startRelay(t, js, Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"}, StuckInterval: 100 * time.Millisecond}, router, nil, st)
+	startRelay(t, js, Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"}, WatchInterval: 100 * time.Millisecond}, router, nil, st)
 	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
 		if _, _, rej := st.snapshot(); len(rej) != 2 {
 			return fmt.Errorf("%d of 2 events recorded", len(rej))
@@ -80,7 +80,7 @@ func TestHook_DeliveryLargerThanPullsIsFetchedOnItsOwn(t *testing.T) {
 		got <- fmt.Sprintf("%s:%d", d.ID, len(d.Body))
 		return sender.Attempt{StartedAt: time.Now(), Response: &sender.ResponseData{Status: 200}}, nil
 	}}
-	startRelay(t, js, Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"}, StuckInterval: 100 * time.Millisecond,
+	startRelay(t, js, Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"}, WatchInterval: 100 * time.Millisecond,
 		Webhooks: []Webhook{{Name: "a", Concurrency: 1, MaxAttempts: 3}}}, echoRouter("a"), map[string]Sender{"a": snd}, &memStore{})
 	want := map[string]bool{fmt.Sprintf("d-big:%d", len(big)): true, "d-small:5": true}
 	for len(want) > 0 {
