@@ -84,7 +84,7 @@ func (d *Daemon) adminHandler() http.Handler {
 
 // whenReady answers 503 while the daemon is starting or stopping: the API's
 // handlers need NATS, the store and the relay.
-// Close waits, on apiMu, for the calls already past this check.
+// Close waits, on apiMu, for the calls already past this check (up to 5 s).
 func (d *Daemon) whenReady(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.apiMu.RLock()
@@ -287,8 +287,9 @@ func (d *Daemon) sendTest(ctx context.Context, wh *config.Webhook, ev *renderer.
 // renderFailure says why a webhook's body did not render, without the
 // webhook's name, which the test result shows beside it.
 func renderFailure(err error) error {
-	var re *renderer.RenderError
-	if errors.As(err, &re) && re.Err != nil {
+	// Only the outer error: a Coralogix name's error names its field
+	// around the RenderError inside.
+	if re, ok := err.(*renderer.RenderError); ok && re.Err != nil {
 		err = re.Err
 	}
 	return fmt.Errorf("rendering the body: %w", err)

@@ -53,7 +53,7 @@ type Daemon struct {
 	adminSrv *http.Server
 	adminLn  net.Listener
 	ready    atomic.Bool
-	// apiMu is held shared by every /api call while it runs; Close takes
+	// apiMu is held shared by every /api call while it runs; Close tries
 	// it once ready is false, to wait for the calls already running.
 	apiMu   sync.RWMutex
 	started time.Time
@@ -438,12 +438,22 @@ func (d *Daemon) AdminAddr() string {
 // bound, flushes the store (which sends the acks waiting on it), then closes
 // NATS and the admin API. It keeps the first error and releases everything.
 func (d *Daemon) Close(ctx context.Context) error {
-	// From here /api answers 503, once the calls already running are done,
-	// so that no replay or test runs against parts being closed. /healthz,
-	// /readyz (503) and /metrics answer until the end.
-	d.apiMu.Lock()
+	// From here /api answers 503. The calls already running get up to 5 s
+	// to finish, so that no replay or test runs against parts being
+	// closed; TryLock, unlike Lock, does not hold back the new calls that
+	// are to be told 503. /healthz, /readyz (503) and /metrics answer until
+	// the end.
 	d.ready.Store(false)
-	d.apiMu.Unlock()
+	for wait := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if d.apiMu.TryLock() {
+			d.apiMu.Unlock()
+			break
+		}
+		if time.Now().After(wait) {
+			d.log.Warn("admin API calls still running at shutdown")
+			break
+		}
+	}
 	var first error
 	keep := func(err error) {
 		if err != nil && first == nil {
