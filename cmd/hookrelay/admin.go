@@ -179,7 +179,7 @@ func (d *Daemon) listWebhooks(w http.ResponseWriter, _ *http.Request) {
 			Name:        wh.Name,
 			Active:      wh.Active,
 			Method:      wh.Method,
-			URL:         redactURL(endpoint(&wh).URL),
+			URL:         webhookURL(endpoint(&wh).URL),
 			Triggers:    wh.Triggers,
 			Filters:     wh.Filters,
 			Ordered:     wh.Ordered,
@@ -265,7 +265,7 @@ func (d *Daemon) sendTest(ctx context.Context, wh *config.Webhook, ev *renderer.
 		// Nothing was sent: show where it would have gone.
 		ep := endpoint(wh)
 		att.StartedAt = time.Now()
-		att.Request.Method, att.Request.URL = ep.Method, redactURL(ep.URL)
+		att.Request.Method, att.Request.URL = ep.Method, webhookURL(ep.URL)
 	}
 	inv := consumer.Invocation(name, did, "test", ev.Type, 1, att, sendErr)
 	inv.Test = true

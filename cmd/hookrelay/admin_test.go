@@ -105,3 +105,26 @@ func TestAdmin_InvocationShape(t *testing.T) {
 		}
 	}
 }
+
+// TestAdmin_WebhookURLShownAsInvocationsShowIt checks the webhook list
+// masks a URL the way invocation data does: query values masked, the
+// fragment dropped.
+func TestAdmin_WebhookURLShownAsInvocationsShowIt(t *testing.T) {
+	ep := newTestEndpoint(t, false, nil)
+	td := startDaemon(t, "", hookYAML("q", ep.srv.URL+"/hook?token=s3cr3t-value#part", `{"id":"{{data.id}}"}`, ""), nil, nil)
+	var list struct {
+		Webhooks []struct{ Name, URL string }
+	}
+	td.apiJSON("GET", "/api/v1/webhooks", nil, &list)
+	var test struct {
+		Request struct{ URL string }
+	}
+	td.apiJSON("POST", "/api/v1/webhooks/q/test", nil, &test)
+	want := ep.srv.URL + "/hook?token=REDACTED"
+	if len(list.Webhooks) != 1 || list.Webhooks[0].URL != want {
+		t.Errorf("webhook list: %+v, want URL %s", list.Webhooks, want)
+	}
+	if test.Request.URL != want {
+		t.Errorf("test invocation URL %q, want %s", test.Request.URL, want)
+	}
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/internal/config"
 	"github.com/hookrelay/hookrelay/renderer"
+	"github.com/hookrelay/hookrelay/sender"
 )
 
 func newRootCmd() *cobra.Command {
@@ -220,6 +221,16 @@ func redactURL(raw string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// webhookURL shows a webhook's URL as its invocations do
+// (sender.RedactURL): query values masked, no user info or fragment.
+func webhookURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparsable url>"
+	}
+	return sender.RedactURL(u)
 }
 
 // printJSONLines writes each value as one JSON document per line.
