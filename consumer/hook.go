@@ -568,7 +568,14 @@ func (h *hook) deliver(ctx context.Context, m jetstream.Msg) {
 	case cutShort:
 		// Handed back, uncounted.
 		h.addFree(seq)
-		_ = m.NakWithDelay(time.Second)
+		if v.inv.Outcome == "" {
+			_ = m.NakWithDelay(time.Second)
+			break
+		}
+		h.r.store.RecordAsync(v.inv, func(_ string, err error) {
+			h.logRecordErr(err)
+			_ = m.NakWithDelay(time.Second)
+		})
 	case deliveredOK:
 		h.r.store.RecordAsync(v.inv, func(_ string, err error) {
 			h.logRecordErr(err)
@@ -597,7 +604,8 @@ const (
 )
 
 // verdict is the outcome of an attempt with what its caller needs: the
-// invocation to record (unless refused or cut short), the sender's error
+// invocation to record (unless refused, or cut short before the request
+// went out), the sender's error
 // and, for a retry or a refusal, how long until the next try.
 type verdict struct {
 	outcome outcome
@@ -621,6 +629,12 @@ func (h *hook) judge(ctx context.Context, did, eventID, eventType string, attemp
 		return v
 	case sendErr != nil && ctx.Err() != nil:
 		v.outcome = cutShort
+		if !att.StartedAt.IsZero() {
+			// The request went out and may have reached the endpoint:
+			// it is recorded, as going again, though it is not counted.
+			v.inv = Invocation(h.cfg.Name, did, eventID, eventType, attempt, att, sendErr)
+			v.inv.Outcome = store.OutcomeRetrying
+		}
 		return v
 	}
 	v.inv = Invocation(h.cfg.Name, did, eventID, eventType, attempt, att, sendErr)

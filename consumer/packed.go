@@ -110,7 +110,7 @@ func (h *hook) deliverPacked(ctx context.Context, p *bodyPack, i int) {
 			p.retry(it, p.attempt-1, h.r.now().Add(5*time.Second))
 		}
 	}
-	if v.outcome == deliveredOK || v.outcome == toRetry {
+	if v.outcome == deliveredOK || v.outcome == toRetry || (v.outcome == cutShort && v.inv.Outcome != "") {
 		h.r.store.RecordAsync(v.inv, func(_ string, err error) {
 			h.logRecordErr(err)
 			p.release()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/sender"
+	"github.com/hookrelay/hookrelay/store"
 )
 
 func TestRelay_OrderedAcrossReplicas(t *testing.T) {
@@ -95,5 +96,48 @@ func TestHook_StopStartsNothingNew(t *testing.T) {
 	case got := <-started:
 		t.Errorf("delivery %s started after the stop", got)
 	default:
+	}
+}
+
+func TestHook_AttemptCutShortAtShutdownIsRecorded(t *testing.T) {
+	// Ensure an attempt that the shutdown bound cuts short, after its
+	// request went out, is in the invocation data (as going again), and
+	// its delivery goes back.
+	for _, tt := range []struct {
+		name        string
+		concurrency int // 1: one delivery per message; more: packed
+	}{{"plain", 1}, {"packed", 4}} {
+		t.Run(tt.name, func(t *testing.T) {
+			started := make(chan struct{}, 8)
+			snd := &senderFunc{send: func(ctx context.Context, d sender.Delivery) (sender.Attempt, error) {
+				att := sender.Attempt{StartedAt: time.Now(), Request: sender.RequestData{Method: "POST", URL: "https://x/hook"}}
+				started <- struct{}{}
+				<-ctx.Done()
+				att.Duration = time.Since(att.StartedAt)
+				return att, &sender.Error{Class: sender.Retryable, Reason: sender.ReasonContextCanceled, Err: ctx.Err()}
+			}}
+			f := newFixture(t, echoRouter("a"), []Webhook{{Name: "a", Concurrency: tt.concurrency, MaxAttempts: 3}}, map[string]Sender{"a": snd})
+			f.publish(t, "1")
+			<-started
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			if err := f.relay.Close(ctx); err == nil {
+				t.Fatal("Close returned nil; want the shutdown bound's error")
+			}
+			invs, dead, _ := f.store.snapshot()
+			if len(invs) != 1 || len(dead) != 0 {
+				t.Fatalf("%d invocations, %d dead letters; want the cut attempt recorded once", len(invs), len(dead))
+			}
+			inv := invs[0]
+			if inv.Outcome != store.OutcomeRetrying || inv.Attempt != 1 || inv.Error == "" || inv.StartedAt.IsZero() {
+				t.Errorf("invocation %+v; want outcome retrying, attempt 1, the error and the start", inv)
+			}
+			checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+				if p, ack := f.pending(t, DefaultDeliveriesStream, DefaultSenderDurablePfx+"a"); p+uint64(ack) == 0 {
+					return fmt.Errorf("the delivery was settled; want it handed back")
+				}
+				return nil
+			})
+		})
 	}
 }
