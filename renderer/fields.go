@@ -1,7 +1,6 @@
 package renderer
 
 import (
-	"strings"
 	"sync"
 )
 
@@ -203,8 +202,8 @@ func (f *Fields) AddRenderer(r *Renderer) {
 	for i := range r.hooks {
 		f.AddTemplate(r.hooks[i].tpl)
 		for _, c := range r.hooks[i].m.clauses {
-			for _, p := range filterPaths[c.key] {
-				f.add(strings.Split(p, ".")...)
+			for _, p := range filterSteps[c.key] {
+				f.add(p...)
 			}
 		}
 	}

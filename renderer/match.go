@@ -150,51 +150,42 @@ func clauseMatches(c filterClause, have []string) bool {
 	return false
 }
 
-// extract appends the event's values for key k to dst.
+// extract appends the event's values for key k to dst: those at each of
+// filterPaths[k], the paths Fields keeps when it decodes for filters.
 func extract(ev *Event, k filterKey, dst []string) []string {
-	d := ev.Data
-	switch k {
-	case fkAccessFlowName:
-		return appendStr(dst, field(d, "access_flow", "name"))
-	case fkAccessBundleName:
-		return appendStr(dst, field(d, "access_bundle", "name"))
-	case fkRequesterEmail:
-		return appendStr(dst, field(d, "requester", "email"))
-	case fkGranteeName:
-		return appendStr(dst, field(d, "grantee", "name"))
-	case fkApprovalType:
-		for _, a := range list(d["approvals"]) {
-			dst = appendStr(dst, field(a, "type"))
-		}
-		return dst
-	}
-	for _, g := range list(d["access_groups"]) {
-		switch k {
-		case fkIntegrationName:
-			dst = appendStr(dst, field(g, "integration", "name"))
-		case fkIntegrationType:
-			dst = appendStr(dst, field(g, "integration", "type"))
-		case fkResourceType:
-			for _, u := range list(field(g, "access_units")) {
-				t := field(u, "resource", "type")
-				dst = appendStr(dst, field(t, "name"))
-				dst = appendStr(dst, field(t, "id"))
-			}
-			for _, rt := range list(field(g, "resource_types")) {
-				dst = appendStr(dst, field(rt, "name"))
-				dst = appendStr(dst, field(rt, "id"))
-			}
-		case fkResourceName:
-			for _, u := range list(field(g, "access_units")) {
-				dst = appendStr(dst, field(u, "resource", "name"))
-			}
-		case fkPermission:
-			for _, u := range list(field(g, "access_units")) {
-				dst = appendStr(dst, field(u, "permission", "name"))
-			}
-		}
+	for _, p := range filterSteps[k] {
+		dst = appendAt(dst, ev.Root, p)
 	}
 	return dst
+}
+
+// filterSteps is filterPaths split into steps.
+var filterSteps = func() (steps [numFilterKeys][][]string) {
+	for k, paths := range filterPaths {
+		for _, p := range paths {
+			steps[k] = append(steps[k], strings.Split(p, "."))
+		}
+	}
+	return steps
+}()
+
+// appendAt appends the strings and numbers at path below v, where a "*"
+// step stands for every element of an array.
+func appendAt(dst []string, v any, path []string) []string {
+	for i, k := range path {
+		if k == "*" {
+			for _, e := range list(v) {
+				dst = appendAt(dst, e, path[i+1:])
+			}
+			return dst
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return dst
+		}
+		v = m[k]
+	}
+	return appendStr(dst, v)
 }
 
 // field walks nested objects by key; it returns nil when a step is missing.
