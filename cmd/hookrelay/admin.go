@@ -183,7 +183,7 @@ func (d *Daemon) listWebhooks(w http.ResponseWriter, _ *http.Request) {
 			Triggers:    wh.Triggers,
 			Filters:     wh.Filters,
 			Ordered:     wh.Ordered,
-			Concurrency: wh.Concurrency,
+			Concurrency: wh.EffectiveConcurrency(),
 			Coralogix:   wh.Coralogix != nil,
 			Breaker:     d.senders[wh.Name].Breaker(),
 			Counts:      counts,

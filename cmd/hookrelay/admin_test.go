@@ -113,7 +113,10 @@ func TestAdmin_WebhookURLShownAsInvocationsShowIt(t *testing.T) {
 	ep := newTestEndpoint(t, false, nil)
 	td := startDaemon(t, "", hookYAML("q", ep.srv.URL+"/hook?token=s3cr3t-value#part", `{"id":"{{data.id}}"}`, ""), nil, nil)
 	var list struct {
-		Webhooks []struct{ Name, URL string }
+		Webhooks []struct {
+			Name, URL   string
+			Concurrency int
+		}
 	}
 	td.apiJSON("GET", "/api/v1/webhooks", nil, &list)
 	var test struct {
@@ -126,5 +129,30 @@ func TestAdmin_WebhookURLShownAsInvocationsShowIt(t *testing.T) {
 	}
 	if test.Request.URL != want {
 		t.Errorf("test invocation URL %q, want %s", test.Request.URL, want)
+	}
+}
+
+// TestAdmin_OrderedWebhookConcurrencyIsOne checks the webhook list shows the
+// concurrency a webhook runs with: an ordered one sends one at a time
+// whatever its concurrency says.
+func TestAdmin_OrderedWebhookConcurrencyIsOne(t *testing.T) {
+	ep := newTestEndpoint(t, false, nil)
+	hooks := hookYAML("ord", ep.srv.URL+"/hook", `{"id":"{{data.id}}"}`, "    ordered: true\n    concurrency: 8\n") +
+		hookYAML("par", ep.srv.URL+"/hook", `{"id":"{{data.id}}"}`, "    concurrency: 8\n")
+	td := startDaemon(t, "", hooks, nil, nil)
+	var list struct {
+		Webhooks []struct {
+			Name        string
+			Ordered     bool
+			Concurrency int
+		}
+	}
+	td.apiJSON("GET", "/api/v1/webhooks", nil, &list)
+	got := map[string]int{}
+	for _, w := range list.Webhooks {
+		got[w.Name] = w.Concurrency
+	}
+	if got["ord"] != 1 || got["par"] != 8 {
+		t.Errorf("concurrency shown: %v, want ord 1 (ordered) and par 8", got)
 	}
 }
