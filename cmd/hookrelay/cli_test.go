@@ -529,3 +529,19 @@ func TestCLI_WrongAdminToken(t *testing.T) {
 		}
 	}
 }
+
+func TestCLI_BadLogLevelNamesWhereItCameFrom(t *testing.T) {
+	// Ensure a bad level set in the environment is not blamed on a flag
+	// the user did not pass.
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(cfg, []byte("admin:\n  listen: "+freePort(t)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOOKRELAY_LOG_LEVEL", "loud")
+	if code, _, errOut := cli("run", "--config", cfg); code != 1 || !strings.Contains(errOut, `HOOKRELAY_LOG_LEVEL "loud"`) {
+		t.Errorf("from the environment: exit %d %q, want 1 naming HOOKRELAY_LOG_LEVEL", code, errOut)
+	}
+	if code, _, errOut := cli("run", "--config", cfg, "--log-level", "quiet"); code != 1 || !strings.Contains(errOut, `--log-level "quiet"`) {
+		t.Errorf("from the flag: exit %d %q, want 1 naming --log-level", code, errOut)
+	}
+}

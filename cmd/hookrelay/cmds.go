@@ -183,8 +183,6 @@ func eventTypeOf(payload []byte) string {
 	return ev.EventType
 }
 
-// connectNATS reaches the daemon's NATS: the configured URL, or the
-// embedded server's listen address.
 // connectNATS connects to the config's NATS server. For an embedded server
 // on port 0 (a port it picked itself) the running daemon says where it is.
 func connectNATS(ctx context.Context, cfg *config.Config) (*nats.Conn, error) {

@@ -87,10 +87,12 @@ func loadConfigWith(path string, opts config.LoadOptions) (*config.Config, error
 	return cfg, nil
 }
 
-func newLogger(level string) (*zap.Logger, error) {
+// newLogger builds the daemon's logger; from names where level came from
+// ("--log-level" or the environment variable), for the error.
+func newLogger(level, from string) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
-		return nil, userErrorf("--log-level %q: %w", level, err)
+		return nil, userErrorf("%s %q: %w (want debug, info, warn or error)", from, level, err)
 	}
 	zc := zap.NewProductionConfig()
 	zc.Level = zap.NewAtomicLevelAt(lvl)
@@ -115,7 +117,11 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			log, err := newLogger(logLevel)
+			from := "--log-level"
+			if !cmd.Flags().Changed("log-level") {
+				from = "HOOKRELAY_LOG_LEVEL"
+			}
+			log, err := newLogger(logLevel, from)
 			if err != nil {
 				return err
 			}
