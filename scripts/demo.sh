@@ -47,6 +47,9 @@ echo "== invocations (newest first)"
 "$BIN" invocations --config "$CONFIG" --limit 20
 echo
 echo "== what the sink received"
-curl -fsS http://127.0.0.1:18443/received | sed -n '1,/"last"/p' | sed '$d'
+# The counts, without the entries kept under "last" (the last line before it
+# loses its comma, and the object is closed again).
+curl -fsS http://127.0.0.1:18443/received | sed -n '1,/"last"/p' | sed '$d' | sed '$s/,$//'
+echo "}"
 echo
 echo "logs: data/demo/relay.log, data/demo/sink.log"
