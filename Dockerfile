@@ -8,9 +8,11 @@
 # docker-compose.yml runs it with NATS and the local sink.
 
 # ---- build: a static binary ------------------------------------------------
-# The Go minor matches the go line of go.mod. The build runs on the builder's
-# own platform and cross-compiles for the target (no emulation needed).
-FROM --platform=$BUILDPLATFORM golang:1.26 AS build
+# The Go release is the go line of go.mod (the golang images build with their
+# own toolchain only), so a cached older 1.26 image cannot fail the build. The
+# build runs on the builder's own platform and cross-compiles for the target
+# (no emulation needed).
+FROM --platform=$BUILDPLATFORM golang:1.26.8 AS build
 WORKDIR /src
 
 # Modules first, so editing the code does not download them again.

@@ -841,9 +841,9 @@ func parseDockerfile(data []byte) (*dockerImage, error) {
 	return img, nil
 }
 
-// goMinor is the major.minor of go.mod's go line.
-func goMinor(gomod []byte) (string, error) {
-	m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(gomod)
+// goRelease returns go.mod's go line: "1.26" or "1.26.8".
+func goRelease(gomod []byte) (string, error) {
+	m := regexp.MustCompile(`(?m)^go (\d+\.\d+(?:\.\d+)?)\s*$`).FindSubmatch(gomod)
 	if m == nil {
 		return "", errors.New("go.mod has no go line")
 	}
@@ -851,7 +851,7 @@ func goMinor(gomod []byte) (string, error) {
 }
 
 // check verifies the image hookrelay needs: a static, trimmed binary built
-// with cached modules in a golang stage of go.mod's Go version, run as a
+// with cached modules in a golang stage of go.mod's Go release, run as a
 // non-root user from a minimal final stage with a /data it owns.
 func (img *dockerImage) check(goVersion string) []error {
 	var ps problems
@@ -875,8 +875,10 @@ func (img *dockerImage) check(goVersion string) []error {
 		ps.add(errDockerfile, "no golang build stage")
 		return ps
 	}
-	if m := regexp.MustCompile(`^golang:(\d+\.\d+)([.-]|$)`).FindStringSubmatch(goStage.base); m == nil || m[1] != goVersion {
-		ps.add(errDockerfile, "build stage %s does not match go.mod's go %s", goStage.base, goVersion)
+	// The golang images build with their own toolchain only: a tag older
+	// than go.mod's go line fails, and a minor-only tag may be older.
+	if m := regexp.MustCompile(`^golang:(\d+\.\d+(?:\.\d+)?)(-|$)`).FindStringSubmatch(goStage.base); m == nil || m[1] != goVersion {
+		ps.add(errDockerfile, "build stage %s is not go.mod's go %s", goStage.base, goVersion)
 	}
 	var built bool
 	for _, in := range goStage.instrs {
@@ -1393,7 +1395,8 @@ func TestDockerfile_Check(t *testing.T) {
 	}{
 		{name: "Repository"},
 		{name: "NoSyntaxLine", given: []mutation{{dockerfileName, "# syntax=docker/dockerfile:1\n", ""}}, wantErr: errDockerfile},
-		{name: "OtherGoVersion", given: []mutation{{dockerfileName, "golang:1.26 AS", "golang:1.25 AS"}}, wantErr: errDockerfile},
+		{name: "OtherGoVersion", given: []mutation{{dockerfileName, "golang:1.26.8 AS", "golang:1.25.8 AS"}}, wantErr: errDockerfile},
+		{name: "MinorOnlyTag", given: []mutation{{dockerfileName, "golang:1.26.8 AS", "golang:1.26 AS"}}, wantErr: errDockerfile},
 		{name: "WithCgo", given: []mutation{{dockerfileName, "CGO_ENABLED=0 ", ""}}, wantErr: errDockerfile},
 		{name: "NoCacheMount", given: []mutation{{dockerfileName, "--mount=type=cache,target=/go/pkg/mod \\\n    --mount", "--mount"}}, wantErr: errDockerfile},
 		{name: "RootUser", given: []mutation{{dockerfileName, "USER nonroot:nonroot", "USER root"}}, wantErr: errDockerRootUser},
@@ -1410,7 +1413,7 @@ func TestDockerfile_Check(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			goVersion, err := goMinor(gomod)
+			goVersion, err := goRelease(gomod)
 			if err != nil {
 				t.Fatal(err)
 			}
