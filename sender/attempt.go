@@ -1,12 +1,11 @@
 package sender
 
 import (
-	"io"
 	"maps"
-	"net/http"
-	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/valyala/fasthttp"
 )
 
 // MaxRecordedBody is the most of a request or response body kept in an
@@ -96,47 +95,37 @@ func (s *Sender) requestData(o *outgoing) RequestData {
 	return rd
 }
 
-// readResponse reads up to MaxRecordedBody bytes of the response body,
-// drains and closes the rest, and returns the redacted record.
-func (s *Sender) readResponse(resp *http.Response, sc scrubber) *ResponseData {
-	defer resp.Body.Close()
-	var small [8]string
-	secrets := sc.list(small[:0])
-	rd := &ResponseData{Status: resp.StatusCode, Headers: responseHeaders(resp.Header, secrets)}
-	if resp.StatusCode < 200 {
-		// A 101 body is the upgraded connection: never read it.
-		return rd
+// readResponse returns the redacted record of resp: its status, its
+// headers and up to MaxRecordedBody bytes of its body. cut says the body
+// was too large to read (maxResponseBody) and is not kept.
+func readResponse(resp *fasthttp.Response, cut bool, secrets []string) *ResponseData {
+	rd := &ResponseData{Status: resp.StatusCode(), Headers: responseHeaders(&resp.Header, secrets), Truncated: cut}
+	body := resp.Body()
+	if len(body) > MaxRecordedBody {
+		body, rd.Truncated = body[:MaxRecordedBody], true
 	}
-	bp := s.bufs.Get().(*[]byte)
-	buf := *bp
-	n, _ := io.ReadFull(resp.Body, buf)
-	if n == len(buf) {
-		m, _ := io.CopyN(io.Discard, resp.Body, maxDrain)
-		rd.Truncated = m > 0
+	if len(body) > 0 {
+		rd.Body = string(scrubBytes(body, secrets))
 	}
-	if n > 0 {
-		rd.Body = string(scrubBytes(buf[:n], secrets))
-	}
-	s.bufs.Put(bp)
 	return rd
 }
 
-// responseHeaders flattens and redacts response headers.
-func responseHeaders(h http.Header, secrets []string) map[string]string {
-	m := make(map[string]string, len(h))
-	for k, vs := range h {
-		var v string
-		if len(vs) == 1 {
-			v = vs[0]
+// responseHeaders flattens and redacts response headers, a name's values
+// joined with ", ".
+func responseHeaders(h *fasthttp.ResponseHeader, secrets []string) map[string]string {
+	m := make(map[string]string, h.Len())
+	for k, v := range h.All() {
+		name := string(k)
+		val := string(v)
+		if isSensitiveName(name) {
+			val = redacted
 		} else {
-			v = strings.Join(vs, ", ")
+			val = scrubString(val, secrets)
 		}
-		if isSensitiveName(k) {
-			v = redacted
-		} else {
-			v = scrubString(v, secrets)
+		if prev, ok := m[name]; ok && prev != redacted {
+			val = prev + ", " + val
 		}
-		m[k] = v
+		m[name] = val
 	}
 	return m
 }

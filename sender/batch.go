@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -159,10 +158,9 @@ func (s *Sender) sendGroup(ctx context.Context, entries []BatchEntry, first, n i
 }
 
 // compress writes group as a JSON array straight into a pooled gzip writer
-// and returns the pooled compressed buffer, holding one reference.
+// and returns the pooled compressed buffer.
 func (s *Sender) compress(group []BatchEntry) (*wireBuf, error) {
 	wb := s.wires.Get().(*wireBuf)
-	wb.refs = 1
 	zw := s.gzips.Get().(*gzip.Writer)
 	defer s.gzips.Put(zw)
 	zw.Reset(&wb.buf)
@@ -233,83 +231,19 @@ func isJSONObject(p []byte) bool {
 	return len(p) >= 2 && p[0] == '{' && p[len(p)-1] == '}'
 }
 
-// wireBuf is a pooled buffer holding a compressed request body. It goes
-// back to the pool once the attempt has released it and the transport has
-// closed every reader it got; a reader closed early reads nothing more, so
-// a transport that still holds it never sees a reused buffer.
+// wireBuf is a pooled buffer holding a compressed request body. The
+// request is written before attempt returns, so the buffer goes back to the
+// pool as soon as its attempt is over.
 type wireBuf struct {
 	buf  bytes.Buffer
 	pool *sync.Pool
-
-	mu   sync.Mutex
-	refs int
 }
 
-// reader returns a new reader over the buffer, or one that fails when the
-// buffer was released already.
-func (w *wireBuf) reader() io.ReadCloser {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.refs == 0 {
-		return io.NopCloser(errReader{})
-	}
-	w.refs++
-	return &wireReader{w: w}
-}
-
-// release drops one reference and recycles the buffer after the last.
+// release recycles the buffer, unless it grew too large to keep.
 func (w *wireBuf) release() {
-	w.mu.Lock()
-	w.refs--
-	last := w.refs == 0
-	w.mu.Unlock()
-	if !last {
-		return
-	}
 	if w.buf.Cap() > maxPooledWire {
 		return
 	}
 	w.buf.Reset()
 	w.pool.Put(w)
 }
-
-// wireReader reads a wireBuf until it is closed.
-type wireReader struct {
-	w      *wireBuf
-	off    int
-	closed bool
-}
-
-// Read copies the next bytes of the body; after Close it fails.
-func (r *wireReader) Read(p []byte) (int, error) {
-	r.w.mu.Lock()
-	defer r.w.mu.Unlock()
-	if r.closed {
-		return 0, errBodyClosed
-	}
-	b := r.w.buf.Bytes()
-	if r.off >= len(b) {
-		return 0, io.EOF
-	}
-	n := copy(p, b[r.off:])
-	r.off += n
-	return n, nil
-}
-
-// Close gives up the reader's reference; it may be called more than once.
-func (r *wireReader) Close() error {
-	r.w.mu.Lock()
-	if r.closed {
-		r.w.mu.Unlock()
-		return nil
-	}
-	r.closed = true
-	r.w.mu.Unlock()
-	r.w.release()
-	return nil
-}
-
-// errReader fails every Read.
-type errReader struct{}
-
-func (errReader) Read([]byte) (int, error) { return 0, errBodyClosed }

@@ -1,15 +1,18 @@
 package sender
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
 )
 
 // BenchmarkSend measures one delivered attempt against a loopback server,
@@ -141,68 +144,53 @@ func BenchmarkSendBatch(b *testing.B) {
 	})
 }
 
-// stubTransport answers every request with a canned 200 without touching
-// the network, so that a benchmark measures the sender's own work.
-type stubTransport struct{ body string }
-
-func (st stubTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		_, _ = io.Copy(io.Discard, r.Body)
-		_ = r.Body.Close()
-	}
-	return &http.Response{
-		Status:     "200 OK",
-		StatusCode: http.StatusOK,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header: http.Header{
-			"Content-Type":   {"application/json"},
-			"Content-Length": {strconv.Itoa(len(st.body))},
-			"Date":           {"Mon, 02 Jun 2025 12:00:00 GMT"},
-		},
-		Body:          io.NopCloser(strings.NewReader(st.body)),
-		ContentLength: int64(len(st.body)),
-		Request:       r,
-	}, nil
+// memServer answers every request with a canned 200 over an in-memory
+// listener, and points s's connections at it, so that a benchmark measures
+// the sender's own work and fasthttp's, not the kernel's.
+func memServer(b *testing.B, s *Sender) {
+	ln := fasthttputil.NewInmemoryListener()
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("application/json")
+		ctx.Response.Header.Set("Date", "Mon, 02 Jun 2025 12:00:00 GMT")
+		ctx.SetBodyString(`{"ok":true}`)
+	}}
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() { _ = srv.Shutdown() })
+	s.hc.Dial = func(string) (net.Conn, error) { return ln.Dial() }
 }
 
 // BenchmarkSendOverhead measures Send's own work per attempt: the same
-// endpoint as BenchmarkSend with a ~1 KB body, but behind a transport that
+// endpoint as BenchmarkSend with a ~1 KB body, but behind a server that
 // answers in memory.
 func BenchmarkSendOverhead(b *testing.B) {
 	s := newUnsafe(b, Endpoint{
 		URL:     "http://127.0.0.1:1/hook?k=v",
 		Headers: map[string]string{"Authorization": "Bearer ${BENCH_KEY}", "X-Source": "hookrelay"},
-	}, Options{
-		Getenv:    fixedEnv(map[string]string{"BENCH_KEY": "bench-secret"}),
-		Transport: stubTransport{body: `{"ok":true}`},
-	})
+	}, Options{Getenv: fixedEnv(map[string]string{"BENCH_KEY": "bench-secret"})})
+	memServer(b, s)
 	body := []byte(`{"alias":"apono-webhook","event_type":"RequestCreated","data":{"id":"r-1","justification":"` +
 		strings.Repeat("x", 900) + `"}}`)
 
 	benchSends(b, s, body)
-	// Floor is what net/http and the stub cost without Send: the same
-	// request through the same client, its body read and closed.
+	// Floor is what fasthttp and the server cost without Send: the same
+	// request through the same connections.
 	b.Run("Floor", func(b *testing.B) {
 		b.ReportAllocs()
-		tmpl, err := http.NewRequest(http.MethodPost, "http://127.0.0.1:1/hook?k=v", nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		tmpl.Header = http.Header{
-			"Authorization": {"Bearer bench-secret"}, "X-Source": {"hookrelay"}, "User-Agent": {DefaultUserAgent},
-			"Content-Type": {DefaultContentType}, "Idempotency-Key": {"evt-1"},
-		}
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		for b.Loop() {
-			req := tmpl.WithContext(b.Context())
-			req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-			resp, err := s.rt.RoundTrip(req)
-			if err != nil {
+			req.Reset()
+			req.Header.SetMethod(http.MethodPost)
+			req.Header.SetRequestURI("/hook?k=v")
+			req.Header.SetHost("127.0.0.1:1")
+			req.Header.Set("Authorization", "Bearer bench-secret")
+			req.Header.Set("X-Source", "hookrelay")
+			req.Header.SetUserAgent(DefaultUserAgent)
+			req.Header.SetContentType(DefaultContentType)
+			req.Header.Set("Idempotency-Key", "evt-1")
+			req.SetBodyRaw(body)
+			if err := s.roundTrip(b.Context(), req, resp); err != nil {
 				b.Fatal(err)
 			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
 		}
 	})
 }

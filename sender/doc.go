@@ -4,7 +4,7 @@
 // # Basics
 //
 // New validates an Endpoint (URL policy, method, headers, policies) and
-// builds a Sender with its own tuned http.Client and circuit breaker. Send
+// builds a Sender with its own connections and circuit breaker. Send
 // makes exactly one attempt and returns a redacted Attempt record and, unless
 // the endpoint answered 2xx, an *Error carrying a Class (Retryable,
 // Permanent, BreakerOpen), a Reason usable as a metric label, the status
@@ -30,6 +30,19 @@
 // per entry. Attempt records hold the uncompressed array up to
 // MaxRecordedBody; more of it is never built.
 //
+// # Connections
+//
+// Each Sender keeps up to Endpoint.Concurrency HTTP/1.1 connections to its
+// endpoint, dialed and pooled by a fasthttp HostClient; HTTP/2 is not
+// offered. The Sender writes each request and reads its answer itself, on
+// a connection of the pool, so that a canceled context or the attempt
+// timeout interrupts it at once. A kept-alive connection that the server
+// closed while it was idle fails before any answer; the request then goes
+// again on another connection, as net/http does. Connections idle for
+// 30 s are closed. Response headers may take up to 64 KiB; a response body
+// is read up to MaxRecordedBody plus 1 MiB, and a longer one is recorded as
+// cut and its connection closed.
+//
 // # Classification
 //
 // 2xx is delivered. 408, 429, 5xx, attempt timeouts and network errors are
@@ -51,7 +64,7 @@
 //
 // CheckURL enforces https on port 443 with no user info and no blocked IP
 // literal; ResolveCheck refuses names that resolve to blocked addresses; and
-// the default transport's dialer refuses blocked addresses at connect time,
+// the dialer refuses blocked addresses at connect time,
 // so DNS rebinding cannot reach them. IsBlockedIP defines "blocked". The
 // AllowUnsafe option lifts all of this for local sinks and tests. No proxy
 // from the environment is used.

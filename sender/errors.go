@@ -50,7 +50,3 @@ var ErrEntryTooLarge = errors.New("sender: batch entry too large")
 // ErrBadEntry is wrapped by the *Error that SendBatch gives an entry that is
 // not a JSON object; such an entry is not sent.
 var ErrBadEntry = errors.New("sender: bad batch entry")
-
-// errBodyClosed is returned by a batch request body read after the
-// transport closed it.
-var errBodyClosed = errors.New("sender: request body closed")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/textproto"
 	"sort"
 	"strings"
@@ -326,29 +325,16 @@ func (h *headerTmpl) lookup(p segment, getenv func(string) (string, bool)) (stri
 	return v, nil
 }
 
-// scrubber masks the secret header values of one request wherever they show
-// up in response text (an endpoint may echo them).
-type scrubber struct {
-	names  []string // canonical names of secret headers
-	h      http.Header
-	static []string // secret values known at New: the URL's query values
-}
-
-// list appends to dst every secret value worth masking: the static values,
-// each secret header's full value and, for "Scheme credentials", the
-// credentials alone.
-func (s scrubber) list(dst []string) []string {
-	dst = append(dst, s.static...)
-	for _, n := range s.names {
-		for _, v := range s.h[n] {
-			if len(v) >= minScrubLen {
-				dst = append(dst, v)
-			}
-			if i := strings.IndexByte(v, ' '); i > 0 {
-				if c := strings.TrimSpace(v[i+1:]); len(c) >= minScrubLen {
-					dst = append(dst, c)
-				}
-			}
+// appendSecret appends to dst the forms of a secret header value worth
+// masking wherever it shows: the whole value and, for "Scheme credentials",
+// the credentials alone. Values shorter than minScrubLen are left out.
+func appendSecret(dst []string, v string) []string {
+	if len(v) >= minScrubLen {
+		dst = append(dst, v)
+	}
+	if i := strings.IndexByte(v, ' '); i > 0 {
+		if c := strings.TrimSpace(v[i+1:]); len(c) >= minScrubLen {
+			dst = append(dst, c)
 		}
 	}
 	return dst

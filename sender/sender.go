@@ -1,12 +1,10 @@
 package sender
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/sony/gobreaker/v2"
+	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 )
 
@@ -134,12 +133,8 @@ type Options struct {
 	Now func() time.Time
 	// Rand returns jitter in [0, 1) (a locked math/rand/v2 source when nil).
 	Rand func() float64
-	// Transport replaces the default transport, e.g. in tests. The default
-	// is a tuned *http.Transport with the safe dialer and no proxy;
-	// TLSConfig and AllowUnsafe's dial check apply only to the default.
-	Transport http.RoundTripper
-	// TLSConfig is cloned into the default transport, e.g. to trust a test
-	// CA.
+	// TLSConfig is cloned for the connections of an https endpoint, e.g. to
+	// trust a test CA.
 	TLSConfig *tls.Config
 	// OnStateChange is called when the breaker changes state. It runs while
 	// the breaker's lock is held and must not call back into the Sender.
@@ -156,23 +151,20 @@ type Sender struct {
 	retry        RetryPolicy
 	headers      []headerTmpl
 	dynamic      []int         // indexes into headers of values with ${VAR}
-	secretNames  []string      // canonical names of secret headers
-	querySecrets []string      // the URL's query values, masked in responses
+	secrets      []string      // values masked in responses: the URL's query values and fixed secret headers'
 	fixed        []fixedHeader // headers sent with the same value every time
-	nheaders     int           // number of headers of a request, encoding aside
-	hostHeader   bool          // a Host header is configured
 	display      map[string]string
 	ctConfigured bool
-	tmpl         *http.Request // copied for every request; never sent itself
+	requestURI   string // the request target: the URL's path and query, as configured
+	host         string // the Host header: the URL's host, unless one is configured
 
-	rt      http.RoundTripper
+	hc      *fasthttp.HostClient
 	urlOp   string // the method as http.Client names it in a *url.Error: "Post"
 	breaker *breaker
 	getenv  func(string) (string, bool)
 	log     *zap.Logger
 	now     func() time.Time
 	rand    func() float64
-	bufs    sync.Pool // response buffers of MaxRecordedBody bytes
 	wires   sync.Pool // *wireBuf: compressed batch bodies
 	gzips   sync.Pool // *gzip.Writer at gzip.BestSpeed
 }
@@ -245,37 +237,42 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 	for _, vs := range u.Query() {
 		for _, v := range vs {
 			if len(v) >= minScrubLen {
-				s.querySecrets = append(s.querySecrets, v, url.QueryEscape(v))
+				s.secrets = append(s.secrets, v, url.QueryEscape(v))
 			}
 		}
 	}
-	s.bufs.New = func() any { b := make([]byte, MaxRecordedBody); return &b }
 	s.wires.New = func() any { return &wireBuf{pool: &s.wires} }
 	s.gzips.New = func() any {
 		zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level cannot fail
 		return zw
 	}
-	s.fixed = append(s.fixed, fixedHeader{userAgent, []string{opts.UserAgent}})
+	s.fixed = append(s.fixed, fixedHeader{userAgent, opts.UserAgent})
 	s.display[userAgent] = opts.UserAgent
+	s.host = u.Host
 	for i, h := range headers {
 		switch h.name {
 		case idempotencyKey, userAgent:
 			// Set by the sender on every request; the configured value loses.
 			continue
+		case "Content-Length", "Transfer-Encoding", "Trailer":
+			// The body decides these, as net/http does.
+			continue
 		case contentType:
 			s.ctConfigured = true
-		case "Host":
-			s.hostHeader = true
-		}
-		if h.refs {
-			s.dynamic = append(s.dynamic, i)
-		} else {
-			s.fixed = append(s.fixed, fixedHeader{h.name, []string{h.static}})
-		}
-		if h.secret {
-			s.secretNames = append(s.secretNames, h.name)
 		}
 		s.display[h.name] = h.display
+		if h.refs {
+			s.dynamic = append(s.dynamic, i)
+			continue
+		}
+		if h.secret {
+			s.secrets = appendSecret(s.secrets, h.static)
+		}
+		if h.name == "Host" {
+			s.host = h.static
+			continue
+		}
+		s.fixed = append(s.fixed, fixedHeader{h.name, h.static})
 	}
 	if !s.ctConfigured {
 		ct := ep.ContentType
@@ -285,24 +282,12 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 		if !validValue(ct) {
 			return nil, fmt.Errorf("%w: content type holds a control character", ErrBadHeader)
 		}
-		s.fixed = append(s.fixed, fixedHeader{contentType, []string{ct}})
+		s.fixed = append(s.fixed, fixedHeader{contentType, ct})
 		s.display[contentType] = ct
 	}
-	s.nheaders = len(s.fixed) + len(s.dynamic) + 1 // + Idempotency-Key
-	s.tmpl, err = http.NewRequest(method, ep.URL, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%w: cannot build request", ErrBadURL)
-	}
-
-	rt := opts.Transport
-	if rt == nil {
-		rt = newTransport(opts.AllowUnsafe, opts.TLSConfig, ep.Concurrency, ep.Timeout)
-	}
-	// The transport is called directly: a redirect is never followed (a 3xx
-	// is the answer, as http.ErrUseLastResponse would make it), so
-	// http.Client would only copy the headers and URL of every request in
-	// case it did.
-	s.rt = rt
+	s.requestURI = u.RequestURI()
+	// A redirect is never followed: a 3xx is the answer.
+	s.hc = newClient(u, opts.AllowUnsafe, opts.TLSConfig, ep.Concurrency, ep.Timeout)
 	s.urlOp = method[:1] + strings.ToLower(method[1:])
 	s.breaker = newBreaker(ep.Name, ep.Breaker, opts.Now, s.log, opts.OnStateChange)
 	return s, nil
@@ -346,36 +331,6 @@ func setDefault[T comparable](v *T, def T) {
 	}
 }
 
-// newTransport builds the default transport: a pool of concurrency
-// connections, no proxy, and (unless allowUnsafe) a dialer that refuses
-// blocked addresses after name resolution.
-func newTransport(allowUnsafe bool, tlsConf *tls.Config, concurrency int, timeout time.Duration) *http.Transport {
-	d := &net.Dialer{Timeout: min(timeout, 30*time.Second), KeepAlive: 30 * time.Second}
-	if !allowUnsafe {
-		d.Control = safeControl
-	}
-	tc := &tls.Config{}
-	if tlsConf != nil {
-		tc = tlsConf.Clone()
-	}
-	if tc.MinVersion == 0 {
-		tc.MinVersion = tls.VersionTLS12
-	}
-	return &http.Transport{
-		Proxy:                  nil,
-		DialContext:            d.DialContext,
-		TLSClientConfig:        tc,
-		ForceAttemptHTTP2:      true,
-		MaxIdleConns:           concurrency,
-		MaxIdleConnsPerHost:    concurrency,
-		MaxConnsPerHost:        concurrency,
-		IdleConnTimeout:        90 * time.Second,
-		TLSHandshakeTimeout:    min(timeout, 10*time.Second),
-		ExpectContinueTimeout:  time.Second,
-		MaxResponseHeaderBytes: 1 << 20,
-	}
-}
-
 // Name returns the webhook's name.
 func (s *Sender) Name() string { return s.name }
 
@@ -386,11 +341,7 @@ func (s *Sender) RetryPolicy() RetryPolicy { return s.retry }
 func (s *Sender) Breaker() BreakerStatus { return s.breaker.status() }
 
 // Close releases idle connections. In-flight Sends are not interrupted.
-func (s *Sender) Close() {
-	if c, ok := s.rt.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
-}
+func (s *Sender) Close() { s.hc.CloseIdleConnections() }
 
 // Send makes one attempt to deliver d. It returns nil after a 2xx response
 // and otherwise an *Error whose Class says whether another attempt can help.
@@ -419,14 +370,17 @@ type outgoing struct {
 }
 
 // attempt makes one attempt to send o: it checks the context, builds the
-// headers, asks the breaker, sends, reads and classifies the response, and
+// request, asks the breaker, sends, reads and classifies the response, and
 // tells the breaker and the log. It is the single path of Send and
 // SendBatch.
 func (s *Sender) attempt(ctx context.Context, o *outgoing) (Attempt, *Error) {
 	if err := ctx.Err(); err != nil {
 		return Attempt{}, &Error{Class: Retryable, Reason: ReasonContextCanceled, Err: context.Cause(ctx)}
 	}
-	h, err := s.header(o)
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	var small [4]string
+	secrets, err := s.request(req, o, append(small[:0], s.secrets...))
 	if err != nil {
 		return Attempt{}, &Error{Class: Permanent, Reason: ReasonConfig, Err: err}
 	}
@@ -440,21 +394,23 @@ func (s *Sender) attempt(ctx context.Context, o *outgoing) (Attempt, *Error) {
 	att := Attempt{StartedAt: start, Request: s.requestData(o)}
 	reqCtx, cancel := context.WithTimeoutCause(ctx, s.timeout, ErrAttemptTimeout)
 	defer cancel()
-	req := s.request(reqCtx, h, o)
-	sc := scrubber{names: s.secretNames, h: h, static: s.querySecrets}
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
 
-	resp, err := s.rt.RoundTrip(req)
-	if err != nil {
+	err = s.roundTrip(reqCtx, req, resp)
+	cut := errors.Is(err, fasthttp.ErrBodyTooLarge)
+	if err != nil && !cut {
 		e := s.transportError(ctx, reqCtx, &url.Error{Op: s.urlOp, URL: s.displayURL, Err: err})
 		att.Duration = s.now().Sub(start)
 		done(breakerOutcome(e))
 		s.logAttempt(o, &att, e)
 		return att, e
 	}
-	att.Response = s.readResponse(resp, sc)
+	att.Response = readResponse(resp, cut, secrets)
 	att.Duration = s.now().Sub(start)
 
-	class, reason := Classify(resp.StatusCode)
+	status := resp.StatusCode()
+	class, reason := Classify(status)
 	if class == Delivered {
 		done(nil)
 		s.logAttempt(o, &att, nil)
@@ -463,99 +419,38 @@ func (s *Sender) attempt(ctx context.Context, o *outgoing) (Attempt, *Error) {
 	e := &Error{
 		Class:      class,
 		Reason:     reason,
-		StatusCode: resp.StatusCode,
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), s.now(), s.retry.MaxBackoff),
-		Err:        statusError(resp.StatusCode, snippet(att.Response.Body)),
+		StatusCode: status,
+		RetryAfter: parseRetryAfter(string(resp.Header.Peek("Retry-After")), s.now(), s.retry.MaxBackoff),
+		Err:        statusError(status, snippet(att.Response.Body)),
 	}
 	done(breakerOutcome(e))
 	s.logAttempt(o, &att, e)
 	return att, e
 }
 
-// call holds the per-request values that live as long as the request, in
-// one allocation.
-type call struct {
-	url  url.URL
-	body bytes.Reader
-}
-
-// request builds the request for o from the Sender's template: the same as
-// http.NewRequestWithContext, without parsing the URL again.
-func (s *Sender) request(ctx context.Context, h http.Header, o *outgoing) *http.Request {
-	c := &call{url: *s.tmpl.URL}
-	req := s.tmpl.WithContext(ctx)
-	req.URL = &c.url
-	if s.hostHeader {
-		if host := h.Get("Host"); host != "" {
-			req.Host = host
-			delete(h, "Host")
-		}
-	}
-	req.Header = h
-	o.attach(req, &c.body)
-	return req
-}
-
-// attach sets o's body on req, rewindable so that the transport can retry
-// on a stale connection; r is the reader to use for a plain body.
-func (o *outgoing) attach(req *http.Request, r *bytes.Reader) {
-	if w := o.wire; w != nil {
-		req.ContentLength = int64(w.buf.Len())
-		req.Body = w.reader()
-		req.GetBody = func() (io.ReadCloser, error) { return w.reader(), nil }
-		return
-	}
-	if len(o.body) == 0 {
-		req.Body = http.NoBody
-		req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
-		return
-	}
-	body := o.body
-	r.Reset(body)
-	req.ContentLength = int64(len(body))
-	// io.NopCloser keeps the reader recognisable to net/http as an in-memory
-	// body, which it writes together with the headers.
-	req.Body = io.NopCloser(r)
-	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-}
-
-// fixedHeader is a header sent with the same value on every request. Its
-// value slice is shared by all requests and must never be written to.
+// fixedHeader is a header sent with the same value on every request.
 type fixedHeader struct {
-	name string
-	vals []string
+	name, val string
 }
 
-// header builds the request headers for o, expanding ${VAR} references. The
-// values of fixed headers are shared between requests: the returned map may
-// be changed, but the slices of those values must not be.
-func (s *Sender) header(o *outgoing) (http.Header, error) {
+// request writes the request for o into req: the request line, the
+// headers, with ${VAR} references expanded, and the body. It appends to
+// secrets the values to mask in the response: those of the headers
+// resolved now.
+func (s *Sender) request(req *fasthttp.Request, o *outgoing, secrets []string) ([]string, error) {
 	if o.id == "" || !validValue(o.id) {
 		return nil, fmt.Errorf("%w: delivery ID is empty or holds a control character", ErrBadHeader)
 	}
 	if !validValue(o.contentType) {
 		return nil, fmt.Errorf("%w: content type holds a control character", ErrBadHeader)
 	}
-	n := 1 + len(s.dynamic) // Idempotency-Key and ${VAR} values
-	setCT := o.contentType != "" && !s.ctConfigured
-	if setCT {
-		n++
-	}
-	if o.encoding != "" {
-		n++
-	}
-	// One backing array for every value set per request; each header gets a
-	// one-element slice of it with its capacity capped.
-	vals := make([]string, n)
-	i := 0
-	set := func(h http.Header, name, v string) {
-		vals[i] = v
-		h[name] = vals[i : i+1 : i+1]
-		i++
-	}
-	h := make(http.Header, s.nheaders+1)
+	h := &req.Header
+	h.DisableNormalizing()
+	h.SetMethod(s.method)
+	h.SetRequestURI(s.requestURI)
+	host := s.host
 	for _, f := range s.fixed {
-		h[f.name] = f.vals
+		setHeader(h, f.name, f.val)
 	}
 	for _, j := range s.dynamic {
 		t := &s.headers[j]
@@ -566,16 +461,40 @@ func (s *Sender) header(o *outgoing) (http.Header, error) {
 		if !validValue(v) {
 			return nil, fmt.Errorf("%w: header %q: resolved value holds a control character", ErrBadHeader, t.name)
 		}
-		set(h, t.name, v)
+		secrets = appendSecret(secrets, v)
+		if t.name == "Host" {
+			host = v
+			continue
+		}
+		setHeader(h, t.name, v)
 	}
-	set(h, idempotencyKey, o.id)
-	if setCT {
-		set(h, contentType, o.contentType)
+	h.SetHost(host)
+	h.Set(idempotencyKey, o.id)
+	if o.contentType != "" && !s.ctConfigured {
+		h.SetContentType(o.contentType)
 	}
 	if o.encoding != "" {
-		set(h, contentEncoding, o.encoding)
+		h.Set(contentEncoding, o.encoding)
 	}
-	return h, nil
+	if o.wire != nil {
+		req.SetBodyRaw(o.wire.buf.Bytes())
+	} else {
+		req.SetBodyRaw(o.body)
+	}
+	return secrets, nil
+}
+
+// setHeader sets one header, through the setters of the headers fasthttp
+// keeps apart.
+func setHeader(h *fasthttp.RequestHeader, name, v string) {
+	switch name {
+	case contentType:
+		h.SetContentType(v)
+	case userAgent:
+		h.SetUserAgent(v)
+	default:
+		h.Set(name, v)
+	}
 }
 
 // transportError classifies an error from the HTTP client and strips the

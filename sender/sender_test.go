@@ -313,8 +313,8 @@ func TestSender_Send_RedirectNotFollowed(t *testing.T) {
 	}
 }
 
-// Ensure delivery over TLS works with a trusted CA given as TLSConfig or as
-// an injected Transport, and fails as a retryable network error otherwise.
+// Ensure delivery over TLS works with a trusted CA given as TLSConfig, and
+// fails as a retryable network error otherwise.
 func TestSender_Send_TLS(t *testing.T) {
 	rc := &recorder{}
 	ts := httptest.NewUnstartedServer(rc)
@@ -328,7 +328,6 @@ func TestSender_Send_TLS(t *testing.T) {
 		wantReason Reason
 	}{
 		{name: "TLSConfig", givenOpts: Options{TLSConfig: trusted}},
-		{name: "Transport", givenOpts: Options{Transport: ts.Client().Transport}},
 		{name: "UntrustedCA", givenOpts: Options{TLSConfig: &tls.Config{}}, wantReason: ReasonNetwork},
 	}
 	for _, tc := range tests {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -238,10 +239,11 @@ func TestSender_Send_BlockedDial(t *testing.T) {
 			_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
 
 			// CheckURL would refuse this URL statically; build the sender
-			// with AllowUnsafe and then swap in the safe transport to prove
-			// the dial-time check on its own.
+			// with AllowUnsafe and then swap in the safe connection pool to
+			// prove the dial-time check on its own.
 			s := newUnsafe(t, Endpoint{URL: "http://" + net.JoinHostPort(host, port) + "/hook?k=v"}, Options{})
-			s.rt = newTransport(false, nil, 2, time.Second)
+			u, _ := url.Parse(s.url)
+			s.hc = newClient(u, false, nil, 2, time.Second)
 
 			att, err := s.Send(t.Context(), Delivery{ID: "d-1", Body: []byte(`{}`)})
 			var e *Error
