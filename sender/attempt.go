@@ -115,6 +115,10 @@ func readResponse(resp *fasthttp.Response, cut bool, secrets []string) *Response
 func responseHeaders(h *fasthttp.ResponseHeader, secrets []string) map[string]string {
 	m := make(map[string]string, h.Len())
 	for k, v := range h.All() {
+		if string(k) == "Transfer-Encoding" {
+			// How the body was framed, as net/http leaves it out.
+			continue
+		}
 		name := string(k)
 		val := string(v)
 		if isSensitiveName(name) {

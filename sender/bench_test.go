@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -156,7 +157,7 @@ func memServer(b *testing.B, s *Sender) {
 	}}
 	go func() { _ = srv.Serve(ln) }()
 	b.Cleanup(func() { _ = srv.Shutdown() })
-	s.hc.Dial = func(string) (net.Conn, error) { return ln.Dial() }
+	s.pool.connect = func(context.Context) (net.Conn, error) { return ln.Dial() }
 }
 
 // BenchmarkSendOverhead measures Send's own work per attempt: the same

@@ -33,15 +33,26 @@
 // # Connections
 //
 // Each Sender keeps up to Endpoint.Concurrency HTTP/1.1 connections to its
-// endpoint, dialed and pooled by a fasthttp HostClient; HTTP/2 is not
-// offered. The Sender writes each request and reads its answer itself, on
-// a connection of the pool, so that a canceled context or the attempt
-// timeout interrupts it at once. A kept-alive connection that the server
-// closed while it was idle fails before any answer; the request then goes
-// again on another connection, as net/http does. Connections idle for
-// 30 s are closed. Response headers may take up to 64 KiB; a response body
-// is read up to MaxRecordedBody plus 1 MiB, and a longer one is recorded as
-// cut and its connection closed.
+// endpoint; HTTP/2 is not offered. fasthttp writes each request and parses
+// each answer; the Sender dials (TLS handshake included) and makes every
+// exchange with the attempt's context, so that a canceled context or the
+// attempt timeout ends it wherever it waits: for a free connection, in a
+// dial, a handshake, a write or a read. Headers go out as configured and
+// in order, values trimmed of surrounding blanks as net/http does; a Host
+// header that resolves empty leaves the URL's host; an internationalized
+// host is dialed, named and sent as SNI in its punycode form.
+//
+// A connection goes back to the pool only after a complete answer that
+// leaves it usable (not a 101, no "Connection: close", nothing left over).
+// Before reuse it is checked, without blocking, to be open and quiet: a
+// server that closed it, or sent a stale answer (a 408) while it was idle,
+// gets a new connection instead. If a reused connection still fails before
+// any byte of an answer, the request goes again on another, as net/http
+// does; once an answer has begun it is never sent again. An answer that
+// comes before the request is written (a 413 for a large body) is the
+// result. Connections idle for 30 s are closed. Response headers may take
+// up to 64 KiB; a response body is read up to MaxRecordedBody plus 1 MiB,
+// and a longer one is recorded as cut and its connection closed.
 //
 // # Classification
 //

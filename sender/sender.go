@@ -17,6 +17,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
+	"golang.org/x/net/idna"
 )
 
 // Defaults applied by New to zero Endpoint and Options fields.
@@ -157,8 +158,9 @@ type Sender struct {
 	ctConfigured bool
 	requestURI   string // the request target: the URL's path and query, as configured
 	host         string // the Host header: the URL's host, unless one is configured
+	connClose    bool   // a "Connection: close" header is configured
 
-	hc      *fasthttp.HostClient
+	pool    *pool
 	urlOp   string // the method as http.Client names it in a *url.Error: "Post"
 	breaker *breaker
 	getenv  func(string) (string, bool)
@@ -248,7 +250,18 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 	}
 	s.fixed = append(s.fixed, fixedHeader{userAgent, opts.UserAgent})
 	s.display[userAgent] = opts.UserAgent
-	s.host = u.Host
+	asciiHost, err := idna.Lookup.ToASCII(u.Hostname())
+	if err != nil {
+		return nil, fmt.Errorf("%w: host %q: %v", ErrBadURL, u.Hostname(), err)
+	}
+	port := u.Port()
+	s.host = asciiHost
+	if strings.Contains(asciiHost, ":") {
+		s.host = "[" + asciiHost + "]"
+	}
+	if port != "" {
+		s.host += ":" + port
+	}
 	for i, h := range headers {
 		switch h.name {
 		case idempotencyKey, userAgent:
@@ -268,11 +281,17 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 		if h.secret {
 			s.secrets = appendSecret(s.secrets, h.static)
 		}
+		v := trimValue(h.static)
 		if h.name == "Host" {
-			s.host = h.static
+			if v != "" {
+				s.host = v
+			}
 			continue
 		}
-		s.fixed = append(s.fixed, fixedHeader{h.name, h.static})
+		if h.name == "Connection" && strings.EqualFold(v, "close") {
+			s.connClose = true
+		}
+		s.fixed = append(s.fixed, fixedHeader{h.name, v})
 	}
 	if !s.ctConfigured {
 		ct := ep.ContentType
@@ -287,7 +306,29 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 	}
 	s.requestURI = u.RequestURI()
 	// A redirect is never followed: a 3xx is the answer.
-	s.hc = newClient(u, opts.AllowUnsafe, opts.TLSConfig, ep.Concurrency, ep.Timeout)
+	var tc *tls.Config
+	switch {
+	case u.Scheme == "https":
+		tc = &tls.Config{}
+		if opts.TLSConfig != nil {
+			tc = opts.TLSConfig.Clone()
+		}
+		if tc.MinVersion == 0 {
+			tc.MinVersion = tls.VersionTLS12
+		}
+		if tc.ServerName == "" {
+			tc.ServerName = asciiHost
+		}
+		// Requests are HTTP/1.1 only: a server that also speaks HTTP/2
+		// must not pick it.
+		tc.NextProtos = []string{"http/1.1"}
+		if port == "" {
+			port = "443"
+		}
+	case port == "":
+		port = "80"
+	}
+	s.pool = newPool(net.JoinHostPort(asciiHost, port), tc, opts.AllowUnsafe, ep.Concurrency, ep.Timeout)
 	s.urlOp = method[:1] + strings.ToLower(method[1:])
 	s.breaker = newBreaker(ep.Name, ep.Breaker, opts.Now, s.log, opts.OnStateChange)
 	return s, nil
@@ -341,7 +382,7 @@ func (s *Sender) RetryPolicy() RetryPolicy { return s.retry }
 func (s *Sender) Breaker() BreakerStatus { return s.breaker.status() }
 
 // Close releases idle connections. In-flight Sends are not interrupted.
-func (s *Sender) Close() { s.hc.CloseIdleConnections() }
+func (s *Sender) Close() { s.pool.close() }
 
 // Send makes one attempt to deliver d. It returns nil after a 2xx response
 // and otherwise an *Error whose Class says whether another attempt can help.
@@ -445,12 +486,15 @@ func (s *Sender) request(req *fasthttp.Request, o *outgoing, secrets []string) (
 		return nil, fmt.Errorf("%w: content type holds a control character", ErrBadHeader)
 	}
 	h := &req.Header
+	// Headers go out as set, in order, like net/http's: fasthttp neither
+	// adds any (but Content-Length) nor parses or rewrites one (Cookie).
+	h.DisableSpecialHeader()
 	h.DisableNormalizing()
 	h.SetMethod(s.method)
 	h.SetRequestURI(s.requestURI)
 	host := s.host
 	for _, f := range s.fixed {
-		setHeader(h, f.name, f.val)
+		h.Set(f.name, f.val)
 	}
 	for _, j := range s.dynamic {
 		t := &s.headers[j]
@@ -462,16 +506,17 @@ func (s *Sender) request(req *fasthttp.Request, o *outgoing, secrets []string) (
 			return nil, fmt.Errorf("%w: header %q: resolved value holds a control character", ErrBadHeader, t.name)
 		}
 		secrets = appendSecret(secrets, v)
-		if t.name == "Host" {
+		v = trimValue(v)
+		if t.name != "Host" {
+			h.Set(t.name, v)
+		} else if v != "" {
 			host = v
-			continue
 		}
-		setHeader(h, t.name, v)
 	}
-	h.SetHost(host)
+	h.Set("Host", host)
 	h.Set(idempotencyKey, o.id)
 	if o.contentType != "" && !s.ctConfigured {
-		h.SetContentType(o.contentType)
+		h.Set(contentType, o.contentType)
 	}
 	if o.encoding != "" {
 		h.Set(contentEncoding, o.encoding)
@@ -482,19 +527,6 @@ func (s *Sender) request(req *fasthttp.Request, o *outgoing, secrets []string) (
 		req.SetBodyRaw(o.body)
 	}
 	return secrets, nil
-}
-
-// setHeader sets one header, through the setters of the headers fasthttp
-// keeps apart.
-func setHeader(h *fasthttp.RequestHeader, name, v string) {
-	switch name {
-	case contentType:
-		h.SetContentType(v)
-	case userAgent:
-		h.SetUserAgent(v)
-	default:
-		h.Set(name, v)
-	}
 }
 
 // transportError classifies an error from the HTTP client and strips the

@@ -1,12 +1,13 @@
 package sender
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"io"
 	"net"
-	"net/url"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,58 +20,164 @@ const (
 	idleConnTimeout = 30 * time.Second
 	// readBufferSize bounds a response's status line and headers.
 	readBufferSize = 64 << 10
+	// writeBufferSize is the buffer a request is written through: a usual
+	// request goes out in one write.
+	writeBufferSize = 8 << 10
 	// maxResponseBody is the most of a response body read; past it the
 	// body is not kept and the connection is closed.
 	maxResponseBody = MaxRecordedBody + maxDrain
 )
 
-// newClient builds the connection pool of one endpoint: up to concurrency
-// HTTP/1.1 connections, no proxy, and (unless allowUnsafe) a dialer that
-// refuses blocked addresses after name resolution. The pool only dials and
-// keeps connections: Sender.exchange writes each request and reads its
-// answer itself, so that a context can interrupt it.
-func newClient(u *url.URL, allowUnsafe bool, tlsConf *tls.Config, concurrency int, timeout time.Duration) *fasthttp.HostClient {
+// pool keeps the HTTP/1.1 connections of one endpoint: at most cap(slots)
+// in use at once and as many idle. fasthttp writes the requests and parses
+// the answers; the pool dials, with the context of the attempt, and hands
+// out only connections that are still open and quiet.
+type pool struct {
+	addr    string      // host:port to dial
+	tls     *tls.Config // nil for http
+	connect func(ctx context.Context) (net.Conn, error)
+	slots   chan struct{} // one per connection in use
+	idle    chan *pconn
+	readers sync.Pool // *bufio.Reader of readBufferSize
+	writers sync.Pool // *bufio.Writer of writeBufferSize
+
+	stop     chan struct{} // closed by Close: the sweeper ends
+	stopOnce sync.Once
+}
+
+// pconn is one connection of a pool.
+type pconn struct {
+	net.Conn
+	raw  syscall.RawConn // the TCP socket under any TLS, for the liveness check
+	used time.Time       // when it was last put back; zero until then
+}
+
+// newPool builds the pool of an endpoint at addr (host:port). tlsConf is
+// nil for http. Unless allowUnsafe, the dialer refuses blocked addresses
+// after name resolution.
+func newPool(addr string, tlsConf *tls.Config, allowUnsafe bool, concurrency int, timeout time.Duration) *pool {
 	d := &net.Dialer{Timeout: min(timeout, 30*time.Second), KeepAlive: 30 * time.Second}
 	if !allowUnsafe {
 		d.Control = safeControl
 	}
-	isTLS := u.Scheme == "https"
-	port := u.Port()
-	switch {
-	case port != "":
-	case isTLS:
-		port = "443"
+	p := &pool{
+		addr:    addr,
+		tls:     tlsConf,
+		connect: func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) },
+		slots:   make(chan struct{}, concurrency),
+		idle:    make(chan *pconn, concurrency),
+		stop:    make(chan struct{}),
+	}
+	p.readers.New = func() any { return bufio.NewReaderSize(nil, readBufferSize) }
+	p.writers.New = func() any { return bufio.NewWriterSize(nil, writeBufferSize) }
+	go p.sweep()
+	return p
+}
+
+// get returns a connection for one request, waiting for a free slot and
+// dialing if no idle connection is fit to use, until ctx is done.
+func (p *pool) get(ctx context.Context) (*pconn, error) {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+	for {
+		select {
+		case c := <-p.idle:
+			if time.Since(c.used) < idleConnTimeout && c.quiet() {
+				return c, nil
+			}
+			c.Close()
+			continue
+		default:
+		}
+		c, err := p.dial(ctx)
+		if err != nil {
+			<-p.slots
+			return nil, err
+		}
+		return c, nil
+	}
+}
+
+// put hands a connection back for reuse.
+func (p *pool) put(c *pconn) {
+	c.used = time.Now()
+	select {
+	case p.idle <- c:
 	default:
-		port = "80"
+		c.Close()
 	}
-	var tc *tls.Config
-	if isTLS {
-		tc = &tls.Config{}
-		if tlsConf != nil {
-			tc = tlsConf.Clone()
-		}
-		if tc.MinVersion == 0 {
-			tc.MinVersion = tls.VersionTLS12
-		}
-		if tc.ServerName == "" {
-			tc.ServerName = u.Hostname()
-		}
-		// Requests are HTTP/1.1 only: a server that also speaks HTTP/2
-		// must not pick it.
-		tc.NextProtos = []string{"http/1.1"}
+	<-p.slots
+}
+
+// discard closes a connection that must not be reused.
+func (p *pool) discard(c *pconn) {
+	c.Close()
+	<-p.slots
+}
+
+// dial opens a connection, with its TLS handshake for https, within ctx.
+func (p *pool) dial(ctx context.Context) (*pconn, error) {
+	conn, err := p.connect(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return &fasthttp.HostClient{
-		Addr:                          net.JoinHostPort(u.Hostname(), port),
-		IsTLS:                         isTLS,
-		TLSConfig:                     tc,
-		Dial:                          func(addr string) (net.Conn, error) { return d.Dial("tcp", addr) },
-		MaxConns:                      concurrency,
-		MaxConnWaitTimeout:            timeout,
-		MaxIdleConnDuration:           idleConnTimeout,
-		ReadBufferSize:                readBufferSize,
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
+	c := &pconn{Conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
+	if p.tls != nil {
+		tc := tls.Client(conn, p.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		c.Conn = tc
+	}
+	return c, nil
+}
+
+// sweep closes connections idle for idleConnTimeout, until Close.
+func (p *pool) sweep() {
+	t := time.NewTicker(idleConnTimeout / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		for range len(p.idle) {
+			select {
+			case c := <-p.idle:
+				if time.Since(c.used) >= idleConnTimeout {
+					c.Close()
+					continue
+				}
+				select {
+				case p.idle <- c:
+				default:
+					c.Close()
+				}
+			default:
+			}
+		}
+	}
+}
+
+// close closes the idle connections and ends the sweeper; connections in
+// use are closed when they come back.
+func (p *pool) close() {
+	p.stopOnce.Do(func() { close(p.stop) })
+	for {
+		select {
+		case c := <-p.idle:
+			c.Close()
+		default:
+			return
+		}
 	}
 }
 
@@ -79,62 +186,69 @@ func newClient(u *url.URL, allowUnsafe bool, tlsConf *tls.Config, concurrency in
 var aLongTimeAgo = time.Unix(1, 0)
 
 // roundTrip sends req and reads the answer into resp before ctx is done. A
-// reused connection that the server had closed while it was idle fails
-// before any answer; the request then goes again on another connection, as
-// net/http does, until a connection of its own fails.
+// reused connection that the server closed while it was idle fails before
+// any byte of an answer; the request then goes again on another
+// connection, as net/http does, until a connection of its own fails.
 func (s *Sender) roundTrip(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) error {
 	for tries := 0; ; tries++ {
-		reused, err := s.exchange(ctx, req, resp)
-		if err == nil || !reused || ctx.Err() != nil || !closedIdle(err) || tries > s.hc.MaxConns {
+		again, err := s.exchange(ctx, req, resp)
+		if err == nil || !again || ctx.Err() != nil || tries > cap(s.pool.slots) {
 			return err
 		}
 		resp.Reset()
 	}
 }
 
-// exchange makes one request on one connection from the pool and reports
-// whether the connection had served a request before. Once ctx is done the
-// connection's deadline passes, which interrupts the write or read, and the
-// connection is closed.
-func (s *Sender) exchange(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) (reused bool, err error) {
-	wait := s.timeout
-	if dl, ok := ctx.Deadline(); ok {
-		wait = time.Until(dl)
-	}
-	cc, err := s.hc.AcquireConn(wait, false)
+// exchange makes one request on one connection of the pool. again reports
+// a connection that had served requests before and failed before any byte
+// of an answer came: one the server had closed, so that the request may go
+// again. Once ctx is done the connection's deadline passes, which
+// interrupts the dial, write or read, and the connection is closed.
+func (s *Sender) exchange(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) (again bool, err error) {
+	c, err := s.pool.get(ctx)
 	if err != nil {
 		return false, err
 	}
-	reused = !cc.LastUseTime().IsZero()
-	conn := cc.Conn()
-	if err := conn.SetDeadline(time.Time{}); err != nil {
-		s.hc.CloseConn(cc)
-		return reused, err
+	reused := !c.used.IsZero()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(aLongTimeAgo) })
+
+	bw := s.pool.writers.Get().(*bufio.Writer)
+	bw.Reset(c)
+	werr := req.Write(bw)
+	if werr == nil {
+		werr = bw.Flush()
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
-	bw := s.hc.AcquireWriter(conn)
-	err = req.Write(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	s.hc.ReleaseWriter(bw)
-	if err == nil {
-		br := s.hc.AcquireReader(conn)
+	bw.Reset(nil)
+	s.pool.writers.Put(bw)
+
+	// Even when the write failed, the server may have answered first (a
+	// 413 before reading a large body): the answer is what counts.
+	br := s.pool.readers.Get().(*bufio.Reader)
+	br.Reset(c)
+	_, err = br.Peek(1)
+	answered := err == nil
+	if answered {
+		resp.Header.SetNoDefaultContentType(true)
 		err = resp.ReadLimitBody(br, maxResponseBody)
-		s.hc.ReleaseReader(br)
+	} else if werr != nil {
+		err = werr
 	}
+	leftover := br.Buffered() > 0
+	br.Reset(nil)
+	s.pool.readers.Put(br)
+
 	interrupted := !stop()
-	if err != nil || interrupted || resp.ConnectionClose() {
-		s.hc.CloseConn(cc)
+	if err != nil || werr != nil || interrupted || leftover || s.connClose ||
+		resp.ConnectionClose() || resp.StatusCode() < 200 {
+		s.pool.discard(c)
 	} else {
-		s.hc.ReleaseConn(cc)
+		s.pool.put(c)
 	}
-	return reused, err
+	return reused && !answered && closedIdle(err), err
 }
 
 // closedIdle reports whether err is how a connection the server closed
-// while idle fails: the write is refused, or the read ends before the first
-// byte of an answer.
+// while idle fails: the write is refused, or the read ends at once.
 func closedIdle(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

@@ -2,6 +2,8 @@ package sender
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -135,5 +137,307 @@ func TestSender_Send_LargeResponse(t *testing.T) {
 		if r := att.Response; r == nil || r.Status != 200 || !r.Truncated || r.Headers["X-Big"] != big {
 			t.Fatalf("response recorded as %+v; want 200, cut, with the large header", r)
 		}
+	}
+}
+
+// rawServer is a loopback HTTP/1.1 server written by hand, for answers
+// net/http's server would not give. serve answers request ri (from 1) of
+// connection ci (from 1) and says whether to go on with the connection.
+type rawServer struct {
+	ln    net.Listener
+	conns atomic.Int64
+	mu    sync.Mutex
+	seen  []string // "c<conn> <Idempotency-Key>" per request read
+}
+
+func startRaw(t *testing.T, serve func(ci, ri int, c net.Conn) bool) *rawServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &rawServer{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			ci := int(rs.conns.Add(1))
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for ri := 1; ; ri++ {
+					r, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, r.Body)
+					rs.mu.Lock()
+					rs.seen = append(rs.seen, fmt.Sprintf("c%d %s", ci, r.Header.Get("Idempotency-Key")))
+					rs.mu.Unlock()
+					if !serve(ci, ri, c) {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return rs
+}
+
+func (rs *rawServer) url() string { return "http://" + rs.ln.Addr().String() + "/hook" }
+
+func (rs *rawServer) requests() []string {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return append([]string(nil), rs.seen...)
+}
+
+const rawOK = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+// Ensure a connection is not reused after an answer that leaves it unfit:
+// a 101 (it speaks another protocol now) or bytes the server sent while
+// it was idle (a 408 before closing it).
+func TestSender_Send_UnfitConnectionNotReused(t *testing.T) {
+	tests := []struct {
+		name  string
+		first string        // the first connection's first answer
+		idle  string        // sent on it once idle
+		pause time.Duration // between the two sends
+	}{
+		{name: "SwitchingProtocols", first: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n"},
+		{name: "StaleAnswerWhileIdle", first: rawOK, idle: "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n", pause: 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := startRaw(t, func(ci, ri int, c net.Conn) bool {
+				if ci == 1 && ri == 1 {
+					_, _ = io.WriteString(c, tt.first)
+					if tt.idle != "" {
+						time.Sleep(20 * time.Millisecond)
+						_, _ = io.WriteString(c, tt.idle)
+					}
+					return true
+				}
+				_, _ = io.WriteString(c, rawOK)
+				return true
+			})
+			s := newUnsafe(t, Endpoint{URL: rs.url(), Concurrency: 2, Timeout: 2 * time.Second}, Options{})
+			_, _ = s.Send(t.Context(), Delivery{ID: "d-1", Body: []byte(`{}`)})
+			time.Sleep(tt.pause)
+			att, err := s.Send(t.Context(), Delivery{ID: "d-2", Body: []byte(`{}`)})
+			if err != nil || att.Response == nil || att.Response.Status != 200 {
+				t.Fatalf("second send: %+v, %v; want 200", att.Response, err)
+			}
+			if got := rs.requests(); len(got) != 2 || got[1] != "c2 d-2" {
+				t.Errorf("server saw %v; want d-2 on a second connection", got)
+			}
+		})
+	}
+}
+
+// Ensure a request is not sent again once its answer has begun: a
+// connection that breaks in the middle of an answer fails the attempt,
+// reused or not.
+func TestSender_Send_NoResendAfterAnswerBegan(t *testing.T) {
+	tests := []struct {
+		name   string
+		answer func(c net.Conn)
+	}{
+		{"ChunkedThenEOF", func(c net.Conn) {
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+		}},
+		{"PartialThenReset", func(c net.Conn) {
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+			time.Sleep(20 * time.Millisecond)
+			_ = c.(*net.TCPConn).SetLinger(0)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := startRaw(t, func(ci, ri int, c net.Conn) bool {
+				if ci == 1 && ri == 2 {
+					tt.answer(c)
+					return false
+				}
+				_, _ = io.WriteString(c, rawOK)
+				return true
+			})
+			s := newUnsafe(t, Endpoint{URL: rs.url(), Concurrency: 2, Timeout: 2 * time.Second}, Options{})
+			if _, err := s.Send(t.Context(), Delivery{ID: "d-1", Body: []byte(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Send(t.Context(), Delivery{ID: "d-2", Body: []byte(`{}`)}); err == nil {
+				t.Error("the broken answer was taken as delivered")
+			}
+			if got := rs.requests(); len(got) != 2 {
+				t.Errorf("server saw %v; want d-2 once", got)
+			}
+		})
+	}
+}
+
+// Ensure an answer that comes before the body is written (a 413 for a
+// large body, and the connection closed) is the attempt's result, not the
+// failed write.
+func TestSender_Send_EarlyAnswer(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	}))
+	t.Cleanup(ts.Close)
+	s := newUnsafe(t, Endpoint{URL: ts.URL, Timeout: 5 * time.Second}, Options{})
+	for i := range 3 {
+		_, err := s.Send(t.Context(), Delivery{ID: fmt.Sprint("d-", i), Body: make([]byte, 16<<20)})
+		var e *Error
+		if !errors.As(err, &e) || e.StatusCode != http.StatusRequestEntityTooLarge || e.Class != Permanent {
+			t.Fatalf("Send %d: %v; want the 413", i, err)
+		}
+	}
+}
+
+// Ensure a canceled context ends an attempt wherever it waits: for a free
+// connection, in a dial, in a TLS handshake.
+func TestSender_Send_CanceledWhileWaiting(t *testing.T) {
+	// A server that takes connections and never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var held []net.Conn
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	silent := ln.Addr().String()
+	tests := []struct {
+		name  string
+		url   string
+		setup func(s *Sender)
+	}{
+		{name: "ForAConnection", url: "http://" + silent + "/", setup: func(s *Sender) {
+			go func() { _, _ = s.Send(context.Background(), Delivery{ID: "busy", Body: []byte(`{}`)}) }()
+			checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+				if len(s.pool.slots) != 1 {
+					return errors.New("the only connection is not taken yet")
+				}
+				return nil
+			})
+		}},
+		{name: "InADial", url: "http://" + silent + "/", setup: func(s *Sender) {
+			s.pool.connect = func(ctx context.Context) (net.Conn, error) {
+				<-ctx.Done() // a dial that gets no answer
+				return nil, ctx.Err()
+			}
+		}},
+		{name: "InATLSHandshake", url: "https://" + silent + "/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newUnsafe(t, Endpoint{URL: tt.url, Concurrency: 1, Timeout: 10 * time.Second}, Options{})
+			if tt.setup != nil {
+				tt.setup(s)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			time.AfterFunc(50*time.Millisecond, cancel)
+			start := time.Now()
+			_, err := s.Send(ctx, Delivery{ID: "d", Body: []byte(`{}`)})
+			var e *Error
+			if !errors.As(err, &e) || e.Reason != ReasonContextCanceled {
+				t.Errorf("Send: %v; want context_canceled", err)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("Send returned %s after the cancel; want at once", d)
+			}
+		})
+	}
+}
+
+// Ensure configured headers go out as written: a Cookie byte for byte,
+// values without surrounding blanks, an empty Host leaving the URL's, and
+// "Connection: close" honoured (each request on a new connection).
+func TestSender_Send_HeadersAsConfigured(t *testing.T) {
+	var mu sync.Mutex
+	var got []*http.Request
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r)
+		mu.Unlock()
+	}))
+	var conns atomic.Int64
+	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	const cookie = `=x; a="q;r"; a=1;;b=2`
+	s := newUnsafe(t, Endpoint{URL: ts.URL + "/h", Headers: map[string]string{
+		"Cookie": cookie, "X-Padded": "  v w\t ", "Host": "", "Connection": "close",
+	}}, Options{})
+	for i := range 2 {
+		if _, err := s.Send(t.Context(), Delivery{ID: fmt.Sprint("d-", i), Body: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	host := strings.TrimPrefix(ts.URL, "http://")
+	for _, r := range got {
+		if r.Header.Get("Cookie") != cookie || r.Header.Get("X-Padded") != "v w" || r.Host != host {
+			t.Errorf("server got Cookie %q, X-Padded %q, Host %q; want %q, %q, %q",
+				r.Header.Get("Cookie"), r.Header.Get("X-Padded"), r.Host, cookie, "v w", host)
+		}
+	}
+	if n := conns.Load(); n != 2 {
+		t.Errorf("%d connections for 2 requests with Connection: close", n)
+	}
+}
+
+// Ensure the recorded response headers are those the server sent: no
+// Content-Type made up for a response without one.
+func TestSender_Send_RecordedHeadersAsSent(t *testing.T) {
+	rs := startRaw(t, func(ci, ri int, c net.Conn) bool {
+		_, _ = io.WriteString(c, "HTTP/1.1 204 No Content\r\nX-A: 1\r\nX-A: 2\r\n\r\n")
+		return true
+	})
+	s := newUnsafe(t, Endpoint{URL: rs.url()}, Options{})
+	att, err := s.Send(t.Context(), Delivery{ID: "d", Body: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := att.Response.Headers; len(h) != 1 || h["X-A"] != "1, 2" {
+		t.Errorf("recorded headers %v; want only X-A: 1, 2", h)
+	}
+}
+
+// Ensure an internationalized host name is dialed, named in Host and sent
+// as SNI in its ASCII (punycode) form.
+func TestNew_InternationalHost(t *testing.T) {
+	s, err := New(Endpoint{Name: "idn", URL: "https://bücher.example/hook"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if s.host != "xn--bcher-kva.example" || s.pool.addr != "xn--bcher-kva.example:443" || s.pool.tls.ServerName != "xn--bcher-kva.example" {
+		t.Errorf("host %q, address %q, server name %q; want the punycode form", s.host, s.pool.addr, s.pool.tls.ServerName)
 	}
 }

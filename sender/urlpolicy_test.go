@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -242,8 +241,7 @@ func TestSender_Send_BlockedDial(t *testing.T) {
 			// with AllowUnsafe and then swap in the safe connection pool to
 			// prove the dial-time check on its own.
 			s := newUnsafe(t, Endpoint{URL: "http://" + net.JoinHostPort(host, port) + "/hook?k=v"}, Options{})
-			u, _ := url.Parse(s.url)
-			s.hc = newClient(u, false, nil, 2, time.Second)
+			s.pool = newPool(net.JoinHostPort(host, port), nil, false, 2, time.Second)
 
 			att, err := s.Send(t.Context(), Delivery{ID: "d-1", Body: []byte(`{}`)})
 			var e *Error
