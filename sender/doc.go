@@ -37,8 +37,8 @@
 // each answer; the Sender dials (TLS handshake included) and makes every
 // exchange with the attempt's context, so that a canceled context or the
 // attempt timeout ends it wherever it waits: for a free connection, in a
-// dial, a handshake, a write or a read. Headers go out as configured and
-// in order, values trimmed of surrounding blanks as net/http does; a Host
+// dial, a handshake, a write or a read. Headers go out as configured, Host
+// first, values trimmed of surrounding blanks as net/http does; a Host
 // header that resolves empty leaves the URL's host; an internationalized
 // host is dialed, named and sent as SNI in its punycode form.
 //
@@ -50,7 +50,9 @@
 // any byte of an answer, the request goes again on another, as net/http
 // does; once an answer has begun it is never sent again. An answer that
 // comes before the request is written (a 413 for a large body) is the
-// result. Connections idle for 30 s are closed. Response headers may take
+// result, when the server then closes the connection or goes on reading;
+// one that stops reading and keeps the connection open leaves the write
+// to the attempt timeout. Connections idle for 30 s are closed. Response headers may take
 // up to 64 KiB; a response body is read up to MaxRecordedBody plus 1 MiB,
 // and a longer one is recorded as cut and its connection closed.
 //

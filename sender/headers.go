@@ -325,6 +325,16 @@ func (h *headerTmpl) lookup(p segment, getenv func(string) (string, bool)) (stri
 	return v, nil
 }
 
+// isASCII reports whether s holds only ASCII bytes.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // trimValue strips the spaces and tabs around a header value, as net/http
 // does when it writes one.
 func trimValue(v string) string { return strings.Trim(v, " \t") }

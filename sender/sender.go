@@ -250,17 +250,22 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 	}
 	s.fixed = append(s.fixed, fixedHeader{userAgent, opts.UserAgent})
 	s.display[userAgent] = opts.UserAgent
-	asciiHost, err := idna.Lookup.ToASCII(u.Hostname())
-	if err != nil {
-		return nil, fmt.Errorf("%w: host %q: %v", ErrBadURL, u.Hostname(), err)
+	dialHost, port := u.Hostname(), u.Port()
+	s.host = u.Host
+	if !isASCII(dialHost) {
+		// Dialed, named and sent as SNI in its ASCII form, as net/http does.
+		a, err := idna.Lookup.ToASCII(dialHost)
+		if err != nil {
+			return nil, fmt.Errorf("%w: host %q: %v", ErrBadURL, dialHost, err)
+		}
+		dialHost, s.host = a, a
+		if port != "" {
+			s.host = net.JoinHostPort(a, port)
+		}
 	}
-	port := u.Port()
-	s.host = asciiHost
-	if strings.Contains(asciiHost, ":") {
-		s.host = "[" + asciiHost + "]"
-	}
-	if port != "" {
-		s.host += ":" + port
+	if i := strings.IndexByte(s.host, '%'); i >= 0 && strings.HasPrefix(s.host, "[") {
+		// An IPv6 zone is for the dialer, not the Host header.
+		s.host = s.host[:i] + s.host[strings.IndexByte(s.host, ']'):]
 	}
 	for i, h := range headers {
 		switch h.name {
@@ -317,7 +322,7 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 			tc.MinVersion = tls.VersionTLS12
 		}
 		if tc.ServerName == "" {
-			tc.ServerName = asciiHost
+			tc.ServerName = dialHost
 		}
 		// Requests are HTTP/1.1 only: a server that also speaks HTTP/2
 		// must not pick it.
@@ -328,7 +333,7 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 	case port == "":
 		port = "80"
 	}
-	s.pool = newPool(net.JoinHostPort(asciiHost, port), tc, opts.AllowUnsafe, ep.Concurrency, ep.Timeout)
+	s.pool = newPool(net.JoinHostPort(dialHost, port), tc, opts.AllowUnsafe, ep.Concurrency, ep.Timeout)
 	s.urlOp = method[:1] + strings.ToLower(method[1:])
 	s.breaker = newBreaker(ep.Name, ep.Breaker, opts.Now, s.log, opts.OnStateChange)
 	return s, nil
@@ -492,7 +497,9 @@ func (s *Sender) request(req *fasthttp.Request, o *outgoing, secrets []string) (
 	h.DisableNormalizing()
 	h.SetMethod(s.method)
 	h.SetRequestURI(s.requestURI)
-	host := s.host
+	// Host first, as net/http writes it; a configured ${VAR} value that
+	// resolves to something replaces it below, in place.
+	h.Set("Host", s.host)
 	for _, f := range s.fixed {
 		h.Set(f.name, f.val)
 	}
@@ -507,13 +514,10 @@ func (s *Sender) request(req *fasthttp.Request, o *outgoing, secrets []string) (
 		}
 		secrets = appendSecret(secrets, v)
 		v = trimValue(v)
-		if t.name != "Host" {
+		if t.name != "Host" || v != "" {
 			h.Set(t.name, v)
-		} else if v != "" {
-			host = v
 		}
 	}
-	h.Set("Host", host)
 	h.Set(idempotencyKey, o.id)
 	if o.contentType != "" && !s.ctConfigured {
 		h.Set(contentType, o.contentType)

@@ -31,18 +31,20 @@ const (
 // pool keeps the HTTP/1.1 connections of one endpoint: at most cap(slots)
 // in use at once and as many idle. fasthttp writes the requests and parses
 // the answers; the pool dials, with the context of the attempt, and hands
-// out only connections that are still open and quiet.
+// out only connections that are still open and quiet, the most recently
+// used first (as net/http does), so that the others age out.
 type pool struct {
 	addr    string      // host:port to dial
 	tls     *tls.Config // nil for http
 	connect func(ctx context.Context) (net.Conn, error)
 	slots   chan struct{} // one per connection in use
-	idle    chan *pconn
-	readers sync.Pool // *bufio.Reader of readBufferSize
-	writers sync.Pool // *bufio.Writer of writeBufferSize
+	readers sync.Pool     // *bufio.Reader of readBufferSize
+	writers sync.Pool     // *bufio.Writer of writeBufferSize
 
-	stop     chan struct{} // closed by Close: the sweeper ends
-	stopOnce sync.Once
+	mu       sync.Mutex
+	idle     []*pconn // oldest first
+	closed   bool     // by close: nothing goes back
+	sweeping bool     // the sweeper runs
 }
 
 // pconn is one connection of a pool.
@@ -65,12 +67,9 @@ func newPool(addr string, tlsConf *tls.Config, allowUnsafe bool, concurrency int
 		tls:     tlsConf,
 		connect: func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) },
 		slots:   make(chan struct{}, concurrency),
-		idle:    make(chan *pconn, concurrency),
-		stop:    make(chan struct{}),
 	}
 	p.readers.New = func() any { return bufio.NewReaderSize(nil, readBufferSize) }
 	p.writers.New = func() any { return bufio.NewWriterSize(nil, writeBufferSize) }
-	go p.sweep()
 	return p
 }
 
@@ -82,31 +81,49 @@ func (p *pool) get(ctx context.Context) (*pconn, error) {
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	}
-	for {
-		select {
-		case c := <-p.idle:
-			if time.Since(c.used) < idleConnTimeout && c.quiet() {
-				return c, nil
-			}
-			c.Close()
-			continue
-		default:
+	for c := p.popIdle(); c != nil; c = p.popIdle() {
+		if time.Since(c.used) < idleConnTimeout && c.quiet() {
+			return c, nil
 		}
-		c, err := p.dial(ctx)
-		if err != nil {
-			<-p.slots
-			return nil, err
-		}
-		return c, nil
+		c.Close()
 	}
+	c, err := p.dial(ctx)
+	if err != nil {
+		<-p.slots
+		return nil, err
+	}
+	return c, nil
 }
 
-// put hands a connection back for reuse.
+// popIdle takes the most recently used idle connection, or nil.
+func (p *pool) popIdle() *pconn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.idle)
+	if n == 0 {
+		return nil
+	}
+	c := p.idle[n-1]
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	return c
+}
+
+// put hands a connection back for reuse; after close, or with as many
+// idle as the pool may use, it is closed instead.
 func (p *pool) put(c *pconn) {
 	c.used = time.Now()
-	select {
-	case p.idle <- c:
-	default:
+	p.mu.Lock()
+	keep := !p.closed && len(p.idle) < cap(p.slots)
+	if keep {
+		p.idle = append(p.idle, c)
+		if !p.sweeping {
+			p.sweeping = true
+			go p.sweep()
+		}
+	}
+	p.mu.Unlock()
+	if !keep {
 		c.Close()
 	}
 	<-p.slots
@@ -139,45 +156,42 @@ func (p *pool) dial(ctx context.Context) (*pconn, error) {
 	return c, nil
 }
 
-// sweep closes connections idle for idleConnTimeout, until Close.
+// sweep closes connections idle for idleConnTimeout. It runs while any
+// connection is idle; put starts it again.
 func (p *pool) sweep() {
-	t := time.NewTicker(idleConnTimeout / 2)
-	defer t.Stop()
 	for {
-		select {
-		case <-p.stop:
-			return
-		case <-t.C:
+		time.Sleep(idleConnTimeout / 2)
+		p.mu.Lock()
+		n := 0
+		for n < len(p.idle) && time.Since(p.idle[n].used) >= idleConnTimeout {
+			n++
 		}
-		for range len(p.idle) {
-			select {
-			case c := <-p.idle:
-				if time.Since(c.used) >= idleConnTimeout {
-					c.Close()
-					continue
-				}
-				select {
-				case p.idle <- c:
-				default:
-					c.Close()
-				}
-			default:
-			}
+		old := append([]*pconn(nil), p.idle[:n]...)
+		p.idle = append(p.idle[:0], p.idle[n:]...)
+		clear(p.idle[len(p.idle):cap(p.idle)])
+		done := len(p.idle) == 0
+		if done {
+			p.sweeping = false
+		}
+		p.mu.Unlock()
+		for _, c := range old {
+			c.Close()
+		}
+		if done {
+			return
 		}
 	}
 }
 
-// close closes the idle connections and ends the sweeper; connections in
-// use are closed when they come back.
+// close closes the idle connections; those in use are closed when they
+// come back.
 func (p *pool) close() {
-	p.stopOnce.Do(func() { close(p.stop) })
-	for {
-		select {
-		case c := <-p.idle:
-			c.Close()
-		default:
-			return
-		}
+	p.mu.Lock()
+	idle := p.idle
+	p.idle, p.closed = nil, true
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.Close()
 	}
 }
 

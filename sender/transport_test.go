@@ -429,15 +429,57 @@ func TestSender_Send_RecordedHeadersAsSent(t *testing.T) {
 	}
 }
 
-// Ensure an internationalized host name is dialed, named in Host and sent
-// as SNI in its ASCII (punycode) form.
-func TestNew_InternationalHost(t *testing.T) {
-	s, err := New(Endpoint{Name: "idn", URL: "https://bücher.example/hook"}, Options{})
-	if err != nil {
+// Ensure every host CheckURL lets through builds a Sender, dialed at the
+// right address and named right in Host: an internationalized name in its
+// ASCII (punycode) form, IPv6 literals with their brackets and without a
+// zone in Host, names with underscores as they are.
+func TestNew_Hosts(t *testing.T) {
+	tests := []struct {
+		url, wantAddr, wantHost string
+	}{
+		{"https://bücher.example/hook", "xn--bcher-kva.example:443", "xn--bcher-kva.example"},
+		{"https://bücher.example:8443/hook", "xn--bcher-kva.example:8443", "xn--bcher-kva.example:8443"},
+		{"http://[::1]:8080/x", "[::1]:8080", "[::1]:8080"},
+		{"https://[2001:db8::1]/x", "[2001:db8::1]:443", "[2001:db8::1]"},
+		{"http://[fe80::1%25eth0]:8080/x", "[fe80::1%eth0]:8080", "[fe80::1]:8080"},
+		{"http://my_sink:8080/x", "my_sink:8080", "my_sink:8080"},
+		{"https://Sink.Example.COM/x", "Sink.Example.COM:443", "Sink.Example.COM"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			if err := CheckURL(tt.url, true); err != nil {
+				t.Skipf("CheckURL refuses it: %v", err)
+			}
+			s := newUnsafe(t, Endpoint{URL: tt.url}, Options{})
+			if s.pool.addr != tt.wantAddr || s.host != tt.wantHost {
+				t.Errorf("address %q, Host %q; want %q, %q", s.pool.addr, s.host, tt.wantAddr, tt.wantHost)
+			}
+		})
+	}
+}
+
+// Ensure a connection that comes back after Close is closed, not kept.
+func TestSender_Close_InFlightConnectionClosed(t *testing.T) {
+	release := make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	t.Cleanup(ts.Close)
+	s := newUnsafe(t, Endpoint{URL: ts.URL}, Options{})
+	done := make(chan error, 1)
+	go func() { _, err := s.Send(t.Context(), Delivery{ID: "d", Body: []byte(`{}`)}); done <- err }()
+	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		if len(s.pool.slots) != 1 {
+			return errors.New("not in flight yet")
+		}
+		return nil
+	})
+	s.Close()
+	close(release)
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
-	if s.host != "xn--bcher-kva.example" || s.pool.addr != "xn--bcher-kva.example:443" || s.pool.tls.ServerName != "xn--bcher-kva.example" {
-		t.Errorf("host %q, address %q, server name %q; want the punycode form", s.host, s.pool.addr, s.pool.tls.ServerName)
+	s.pool.mu.Lock()
+	defer s.pool.mu.Unlock()
+	if len(s.pool.idle) != 0 {
+		t.Errorf("%d connections kept after Close", len(s.pool.idle))
 	}
 }
