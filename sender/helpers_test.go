@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -85,4 +86,15 @@ func fixedEnv(m map[string]string) func(string) (string, bool) {
 		v, ok := m[k]
 		return v, ok
 	}
+}
+
+// countConns makes ts (not started yet) count the connections it accepts.
+func countConns(ts *httptest.Server) *atomic.Int64 {
+	var n atomic.Int64
+	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			n.Add(1)
+		}
+	}
+	return &n
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,12 +24,7 @@ func TestSender_Send_ServerClosedIdleConnection(t *testing.T) {
 	rc := &recorder{}
 	ts := httptest.NewUnstartedServer(rc)
 	ts.Config.IdleTimeout = 20 * time.Millisecond
-	var conns atomic.Int64
-	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
+	conns := countConns(ts)
 	ts.Start()
 	t.Cleanup(ts.Close)
 	s := newUnsafe(t, Endpoint{URL: ts.URL + "/hook", Concurrency: 4}, Options{})
@@ -50,40 +46,20 @@ func TestSender_Send_ServerClosedIdleConnection(t *testing.T) {
 // for a request that then fails: a server that answers one request per
 // connection and closes it still gets every request exactly once.
 func TestSender_Send_ServerClosesAfterEachAnswer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var reqs atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, r.Body)
-				reqs.Add(1)
-				// No "Connection: close": the client learns only from EOF.
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			}()
-		}
-	}()
-	s := newUnsafe(t, Endpoint{URL: "http://" + ln.Addr().String() + "/hook", Concurrency: 2}, Options{})
+	// No "Connection: close": the client learns only from EOF.
+	rs := startRaw(t, func(_, _ int, c net.Conn) bool {
+		_, _ = io.WriteString(c, rawOK)
+		return false
+	})
+	s := newUnsafe(t, Endpoint{URL: rs.url(), Concurrency: 2}, Options{})
 	for i := range 5 {
 		if _, err := s.Send(t.Context(), Delivery{ID: fmt.Sprint("d-", i), Body: []byte(`{}`)}); err != nil {
 			t.Fatalf("Send %d: %v", i, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := reqs.Load(); n != 5 {
-		t.Errorf("server saw %d requests, want 5", n)
+	if got := rs.requests(); len(got) != 5 {
+		t.Errorf("server saw %v; want 5 requests, each once", got)
 	}
 }
 
@@ -381,12 +357,7 @@ func TestSender_Send_HeadersAsConfigured(t *testing.T) {
 		got = append(got, r)
 		mu.Unlock()
 	}))
-	var conns atomic.Int64
-	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
+	conns := countConns(ts)
 	ts.Start()
 	t.Cleanup(ts.Close)
 	const cookie = `=x; a="q;r"; a=1;;b=2`
@@ -481,5 +452,28 @@ func TestSender_Close_InFlightConnectionClosed(t *testing.T) {
 	defer s.pool.mu.Unlock()
 	if len(s.pool.idle) != 0 {
 		t.Errorf("%d connections kept after Close", len(s.pool.idle))
+	}
+}
+
+// Ensure a request that a reused connection fails before any byte of an
+// answer (the server closed it as the request came) goes again on a new
+// connection, as net/http does; the Idempotency-Key lets the endpoint see
+// it is the same.
+func TestSender_Send_RetryOnClosedReusedConnection(t *testing.T) {
+	rs := startRaw(t, func(ci, ri int, c net.Conn) bool {
+		if ci == 1 && ri == 2 {
+			return false // closed, no answer
+		}
+		_, _ = io.WriteString(c, rawOK)
+		return true
+	})
+	s := newUnsafe(t, Endpoint{URL: rs.url(), Concurrency: 2}, Options{})
+	for i := 1; i <= 2; i++ {
+		if _, err := s.Send(t.Context(), Delivery{ID: fmt.Sprint("d-", i), Body: []byte(`{}`)}); err != nil {
+			t.Fatalf("Send %d: %v", i, err)
+		}
+	}
+	if got, want := rs.requests(), []string{"c1 d-1", "c1 d-2", "c2 d-2"}; !slices.Equal(got, want) {
+		t.Errorf("server saw %v, want %v", got, want)
 	}
 }

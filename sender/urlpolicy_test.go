@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -225,14 +223,9 @@ func TestResolveCheck(t *testing.T) {
 func TestSender_Send_BlockedDial(t *testing.T) {
 	for _, host := range []string{"127.0.0.1", "localhost"} {
 		t.Run(host, func(t *testing.T) {
-			var conns atomic.Int64
 			rc := &recorder{}
 			ts := httptest.NewUnstartedServer(rc)
-			ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-				if st == http.StateNew {
-					conns.Add(1)
-				}
-			}
+			conns := countConns(ts)
 			ts.Start()
 			t.Cleanup(ts.Close)
 			_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
