@@ -256,15 +256,32 @@ func (v *validator) validateWebhook(ctx context.Context, w *Webhook, p string) {
 
 	if w.Coralogix != nil {
 		v.validateCoralogix(ctx, w.Coralogix, p+".coralogix", allowUnsafe)
-		hasAuth := false
+		authKey := ""
 		for k := range w.Headers {
-			hasAuth = hasAuth || strings.EqualFold(k, "Authorization")
+			if strings.EqualFold(k, "Authorization") {
+				authKey = k
+			}
 		}
-		if !hasAuth && w.Coralogix.Region != "" {
+		switch {
+		case w.Coralogix.Region == "":
+			// An explicit endpoint may be a proxy that adds the key itself.
+		case authKey == "":
 			// Coralogix would answer every request 401, and every event
-			// would be dead-lettered. An explicit endpoint may be a proxy
-			// that adds the key itself.
+			// would be dead-lettered.
 			v.fail(p+".headers", ErrRequired, "Coralogix (region %s) needs an Authorization header: Bearer <Send-Your-Data API key>", w.Coralogix.Region)
+		case !v.opts.Client:
+			// A key from a variable that is unset or empty, with an empty
+			// default, leaves the header without one: the same 401s.
+			val, err := expandEnv(w.Headers[authKey], v.getenv)
+			key := strings.TrimSpace(val)
+			if scheme, rest, ok := strings.Cut(key, " "); ok && strings.EqualFold(scheme, "Bearer") {
+				key = strings.TrimSpace(rest)
+			} else if strings.EqualFold(key, "Bearer") {
+				key = ""
+			}
+			if err == nil && key == "" {
+				v.fail(p+".headers."+authKey, ErrRequired, "Authorization resolves to no API key (is its variable set?): Coralogix (region %s) would refuse every request", w.Coralogix.Region)
+			}
 		}
 	}
 }

@@ -519,6 +519,12 @@ func TestParse_Rules(t *testing.T) {
 			wantIs:  config.ErrRequired,
 		},
 		{
+			name:    "CoralogixRegionAuthorizationResolvesEmpty",
+			given:   hook + "    headers: {Authorization: \"Bearer ${CX_EMPTY_KEY:-}\"}\n    coralogix:\n      region: eu2\n      application_name: a\n      subsystem_name: s\n",
+			wantErr: []string{`webhooks[0].headers.Authorization (line 4, col 15): Authorization resolves to no API key (is its variable set?): Coralogix (region eu2) would refuse every request`},
+			wantIs:  config.ErrRequired,
+		},
+		{
 			name:    "CoralogixEndpointWithAPIPath",
 			given:   hook + "    headers: {Authorization: Bearer k}\n    coralogix:\n      endpoint: https://ingress.eu2.coralogix.com/logs/v1/singles/\n      application_name: a\n      subsystem_name: s\n",
 			wantErr: []string{`webhooks[0].coralogix.endpoint (line 6, col 7): give the ingress base URL without /logs/v1/singles (the relay adds /logs/v1/singles), e.g. https://ingress.eu2.coralogix.com`},
