@@ -95,11 +95,11 @@ func (s *Sender) requestData(o *outgoing) RequestData {
 	return rd
 }
 
-// readResponse returns the redacted record of resp: its status, its
-// headers and up to MaxRecordedBody bytes of its body. cut says the body
-// was too large to read (maxResponseBody) and is not kept.
-func readResponse(resp *fasthttp.Response, cut bool, secrets []string) *ResponseData {
-	rd := &ResponseData{Status: resp.StatusCode(), Headers: responseHeaders(&resp.Header, secrets), Truncated: cut}
+// readResponse returns the redacted record of resp: its status, the
+// headers the server sent and up to MaxRecordedBody bytes of its body. cut
+// says the body was too large to read (maxResponseBody) and is not kept.
+func readResponse(resp *fasthttp.Response, wire wireHeaders, cut bool, secrets []string) *ResponseData {
+	rd := &ResponseData{Status: resp.StatusCode(), Headers: responseHeaders(&resp.Header, wire, secrets), Truncated: cut}
 	body := resp.Body()
 	if len(body) > MaxRecordedBody {
 		body, rd.Truncated = body[:MaxRecordedBody], true
@@ -112,12 +112,21 @@ func readResponse(resp *fasthttp.Response, cut bool, secrets []string) *Response
 
 // responseHeaders flattens and redacts response headers, a name's values
 // joined with ", ".
-func responseHeaders(h *fasthttp.ResponseHeader, secrets []string) map[string]string {
+func responseHeaders(h *fasthttp.ResponseHeader, wire wireHeaders, secrets []string) map[string]string {
 	m := make(map[string]string, h.Len())
 	for k, v := range h.All() {
-		if string(k) == "Transfer-Encoding" {
+		switch string(k) {
+		case "Transfer-Encoding":
 			// How the body was framed, as net/http leaves it out.
 			continue
+		case "Content-Length":
+			if wire.known && !wire.length {
+				continue
+			}
+		case "Connection":
+			if wire.known && !wire.connection {
+				continue
+			}
 		}
 		name := string(k)
 		val := string(v)

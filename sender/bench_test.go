@@ -189,7 +189,7 @@ func BenchmarkSendOverhead(b *testing.B) {
 			req.Header.SetContentType(DefaultContentType)
 			req.Header.Set("Idempotency-Key", "evt-1")
 			req.SetBodyRaw(body)
-			if err := s.roundTrip(b.Context(), req, resp); err != nil {
+			if _, err := s.roundTrip(b.Context(), req, resp); err != nil {
 				b.Fatal(err)
 			}
 		}

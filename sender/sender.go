@@ -443,7 +443,7 @@ func (s *Sender) attempt(ctx context.Context, o *outgoing) (Attempt, *Error) {
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 
-	err = s.roundTrip(reqCtx, req, resp)
+	wire, err := s.roundTrip(reqCtx, req, resp)
 	cut := errors.Is(err, fasthttp.ErrBodyTooLarge)
 	if err != nil && !cut {
 		e := s.transportError(ctx, reqCtx, &url.Error{Op: s.urlOp, URL: s.displayURL, Err: err})
@@ -452,7 +452,7 @@ func (s *Sender) attempt(ctx context.Context, o *outgoing) (Attempt, *Error) {
 		s.logAttempt(o, &att, e)
 		return att, e
 	}
-	att.Response = readResponse(resp, cut, secrets)
+	att.Response = readResponse(resp, wire, cut, secrets)
 	att.Duration = s.now().Sub(start)
 
 	status := resp.StatusCode()

@@ -2,6 +2,7 @@ package sender
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
 )
 
 // Connection settings of every endpoint.
@@ -203,11 +205,14 @@ var aLongTimeAgo = time.Unix(1, 0)
 // reused connection that the server closed while it was idle fails before
 // any byte of an answer; the request then goes again on another
 // connection, as net/http does, until a connection of its own fails.
-func (s *Sender) roundTrip(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) error {
+func (s *Sender) roundTrip(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) (wireHeaders, error) {
 	for tries := 0; ; tries++ {
-		again, err := s.exchange(ctx, req, resp)
+		again, wire, err := s.exchange(ctx, req, resp)
 		if err == nil || !again || ctx.Err() != nil || tries > cap(s.pool.slots) {
-			return err
+			return wire, err
+		}
+		if ce := s.log.Check(zap.DebugLevel, "connection closed by the endpoint before an answer; sending again on another"); ce != nil {
+			ce.Write(zap.String("url", s.displayURL), zap.Error(err))
 		}
 		resp.Reset()
 	}
@@ -217,11 +222,12 @@ func (s *Sender) roundTrip(ctx context.Context, req *fasthttp.Request, resp *fas
 // a connection that had served requests before and failed before any byte
 // of an answer came: one the server had closed, so that the request may go
 // again. Once ctx is done the connection's deadline passes, which
-// interrupts the dial, write or read, and the connection is closed.
-func (s *Sender) exchange(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) (again bool, err error) {
+// interrupts the dial, write or read, and the connection is closed. wire
+// says which headers fasthttp lists that the server sent.
+func (s *Sender) exchange(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) (again bool, wire wireHeaders, err error) {
 	c, err := s.pool.get(ctx)
 	if err != nil {
-		return false, err
+		return false, wire, err
 	}
 	reused := !c.used.IsZero()
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(aLongTimeAgo) })
@@ -242,6 +248,7 @@ func (s *Sender) exchange(ctx context.Context, req *fasthttp.Request, resp *fast
 	_, err = br.Peek(1)
 	answered := err == nil
 	if answered {
+		wire = scanWireHeaders(br)
 		resp.Header.SetNoDefaultContentType(true)
 		err = resp.ReadLimitBody(br, maxResponseBody)
 	} else if werr != nil {
@@ -258,7 +265,45 @@ func (s *Sender) exchange(ctx context.Context, req *fasthttp.Request, resp *fast
 	} else {
 		s.pool.put(c)
 	}
-	return reused && !answered && closedIdle(err), err
+	return reused && !answered && closedIdle(err), wire, err
+}
+
+// wireHeaders says, when known, whether an answer's own header block held a
+// Content-Length and a Connection header: fasthttp lists both when it
+// infers them (the length of a body that ends at close, the close of an
+// HTTP/1.0 answer), and a record shows only what the server sent.
+type wireHeaders struct {
+	known, length, connection bool
+}
+
+// scanWireHeaders reads the header block of the answer waiting in br,
+// without consuming it, when all of it is buffered (the usual case).
+func scanWireHeaders(br *bufio.Reader) wireHeaders {
+	b, _ := br.Peek(br.Buffered())
+	end := bytes.Index(b, []byte("\r\n\r\n"))
+	if end < 0 || bytes.HasPrefix(b, []byte("HTTP/1.1 1")) || bytes.HasPrefix(b, []byte("HTTP/1.0 1")) {
+		return wireHeaders{} // not all here, or an interim answer first
+	}
+	w := wireHeaders{known: true}
+	b = b[:end]
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			break
+		}
+		b = b[i+1:]
+		name, _, ok := bytes.Cut(b, []byte(":"))
+		if !ok {
+			continue
+		}
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			w.length = true
+		case bytes.EqualFold(name, []byte("Connection")):
+			w.connection = true
+		}
+	}
+	return w
 }
 
 // closedIdle reports whether err is how a connection the server closed

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -383,20 +384,36 @@ func TestSender_Send_HeadersAsConfigured(t *testing.T) {
 	}
 }
 
-// Ensure the recorded response headers are those the server sent: no
-// Content-Type made up for a response without one.
+// Ensure the recorded response headers are those the server sent: none
+// that fasthttp infers (a default Content-Type, the length of a body that
+// ends at close, the close of an HTTP/1.0 answer), and those it sent.
 func TestSender_Send_RecordedHeadersAsSent(t *testing.T) {
-	rs := startRaw(t, func(ci, ri int, c net.Conn) bool {
-		_, _ = io.WriteString(c, "HTTP/1.1 204 No Content\r\nX-A: 1\r\nX-A: 2\r\n\r\n")
-		return true
-	})
-	s := newUnsafe(t, Endpoint{URL: rs.url()}, Options{})
-	att, err := s.Send(t.Context(), Delivery{ID: "d", Body: []byte(`{}`)})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name, answer string
+		want         map[string]string
+	}{
+		{"NoContent", "HTTP/1.1 204 No Content\r\nX-A: 1\r\nX-A: 2\r\n\r\n",
+			map[string]string{"X-A": "1, 2"}},
+		{"HTTP10EndsAtClose", "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{}",
+			map[string]string{"Content-Type": "application/json"}},
+		{"SentLengthAndClose", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+			map[string]string{"Connection": "close", "Content-Length": "2"}},
 	}
-	if h := att.Response.Headers; len(h) != 1 || h["X-A"] != "1, 2" {
-		t.Errorf("recorded headers %v; want only X-A: 1, 2", h)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := startRaw(t, func(_, _ int, c net.Conn) bool {
+				_, _ = io.WriteString(c, tt.answer)
+				return strings.HasPrefix(tt.answer, "HTTP/1.1 204")
+			})
+			s := newUnsafe(t, Endpoint{URL: rs.url()}, Options{})
+			att, err := s.Send(t.Context(), Delivery{ID: "d", Body: []byte(`{}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(att.Response.Headers, tt.want) {
+				t.Errorf("recorded headers %v; want %v", att.Response.Headers, tt.want)
+			}
+		})
 	}
 }
 
