@@ -44,9 +44,10 @@
 //
 // A connection goes back to the pool only after a complete answer that
 // leaves it usable (not a 101, no "Connection: close", nothing left over).
-// Before reuse it is checked, without blocking, to be open and quiet: a
-// server that closed it, or sent a stale answer (a 408) while it was idle,
-// gets a new connection instead. If a reused connection still fails before
+// Before reuse it is checked, without blocking, to be open and quiet (the
+// socket, and a TLS connection's own buffer): a server that closed it, or
+// sent a stale answer (a 408) while it was idle, gets a new connection
+// instead. If a reused connection still fails before
 // any byte of an answer, the request goes again on another, as net/http
 // does; once an answer has begun it is never sent again. An answer that
 // comes before the request is written (a 413 for a large body) is the

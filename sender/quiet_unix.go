@@ -2,7 +2,10 @@
 
 package sender
 
-import "syscall"
+import (
+	"crypto/tls"
+	"syscall"
+)
 
 // quiet reports whether an idle connection is still open with nothing to
 // read. Bytes waiting on an idle connection are no answer to a request to
@@ -10,6 +13,9 @@ import "syscall"
 // means the server closed it: either way it must not be used. The check
 // peeks at the socket without blocking or consuming anything.
 func (c *pconn) quiet() bool {
+	if tc, ok := c.Conn.(*tls.Conn); ok && !tlsQuiet(tc) {
+		return false
+	}
 	if c.raw == nil {
 		return true
 	}

@@ -251,7 +251,7 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 	s.fixed = append(s.fixed, fixedHeader{userAgent, opts.UserAgent})
 	s.display[userAgent] = opts.UserAgent
 	dialHost, port := u.Hostname(), u.Port()
-	s.host = u.Host
+	s.host = strings.TrimSuffix(u.Host, ":") // an empty port is no port, as in net/http
 	if !isASCII(dialHost) {
 		// Dialed, named and sent as SNI in its ASCII form, as net/http does.
 		a, err := idna.Lookup.ToASCII(dialHost)

@@ -251,7 +251,9 @@ func (s *Sender) exchange(ctx context.Context, req *fasthttp.Request, resp *fast
 		wire = scanWireHeaders(br)
 		resp.Header.SetNoDefaultContentType(true)
 		err = resp.ReadLimitBody(br, maxResponseBody)
-	} else if werr != nil {
+	} else if werr != nil && (closedIdle(err) || isTimeout(err)) {
+		// The failed write says more than the read that followed it; a
+		// read that failed otherwise (a TLS alert) says more than both.
 		err = werr
 	}
 	leftover := br.Buffered() > 0
@@ -277,12 +279,23 @@ type wireHeaders struct {
 }
 
 // scanWireHeaders reads the header block of the answer waiting in br,
-// without consuming it, when all of it is buffered (the usual case).
+// without consuming it: fasthttp reads the same bytes next. It gives up
+// (known false) on an interim 1xx answer and on a block larger than br's
+// buffer.
 func scanWireHeaders(br *bufio.Reader) wireHeaders {
-	b, _ := br.Peek(br.Buffered())
-	end := bytes.Index(b, []byte("\r\n\r\n"))
-	if end < 0 || bytes.HasPrefix(b, []byte("HTTP/1.1 1")) || bytes.HasPrefix(b, []byte("HTTP/1.0 1")) {
-		return wireHeaders{} // not all here, or an interim answer first
+	var b []byte
+	end := -1
+	for {
+		b, _ = br.Peek(br.Buffered())
+		if end = headerEnd(b); end >= 0 || br.Buffered() == br.Size() {
+			break
+		}
+		if _, err := br.Peek(br.Buffered() + 1); err != nil {
+			return wireHeaders{}
+		}
+	}
+	if end < 0 || interim(b) {
+		return wireHeaders{}
 	}
 	w := wireHeaders{known: true}
 	b = b[:end]
@@ -292,10 +305,15 @@ func scanWireHeaders(br *bufio.Reader) wireHeaders {
 			break
 		}
 		b = b[i+1:]
-		name, _, ok := bytes.Cut(b, []byte(":"))
+		line := b
+		if j := bytes.IndexByte(line, '\n'); j >= 0 {
+			line = line[:j]
+		}
+		name, _, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue
 		}
+		name = bytes.TrimRight(name, " \t")
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			w.length = true
@@ -304,6 +322,53 @@ func scanWireHeaders(br *bufio.Reader) wireHeaders {
 		}
 	}
 	return w
+}
+
+// headerEnd returns where the blank line ending a header block starts in
+// b (CRLF or bare LF line ends), or -1.
+func headerEnd(b []byte) int {
+	crlf := bytes.Index(b, []byte("\r\n\r\n"))
+	lf := bytes.Index(b, []byte("\n\n"))
+	switch {
+	case lf < 0:
+		return crlf
+	case crlf < 0 || lf < crlf:
+		return lf
+	}
+	return crlf
+}
+
+// interim reports whether the answer in b starts with a 1xx status line,
+// read as leniently as fasthttp reads it.
+func interim(b []byte) bool {
+	b = bytes.TrimLeft(b, "\r\n")
+	_, rest, ok := bytes.Cut(b, []byte(" "))
+	rest = bytes.TrimLeft(rest, " ")
+	return ok && len(rest) > 0 && rest[0] == '1'
+}
+
+// isTimeout reports whether err is a deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// tlsQuiet reports whether a TLS connection holds no data already read
+// from the network: a record that came with the last answer waits in the
+// connection's own buffer, where a look at the socket does not see it. A
+// read with the deadline past returns such data at once and otherwise
+// times out without touching the socket; a timeout does not break the
+// connection.
+func tlsQuiet(tc *tls.Conn) bool {
+	if err := tc.SetReadDeadline(aLongTimeAgo); err != nil {
+		return false
+	}
+	var b [1]byte
+	n, err := tc.Read(b[:])
+	if tc.SetReadDeadline(time.Time{}) != nil {
+		return false
+	}
+	return n == 0 && isTimeout(err)
 }
 
 // closedIdle reports whether err is how a connection the server closed

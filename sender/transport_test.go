@@ -2,7 +2,9 @@ package sender
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -432,6 +435,7 @@ func TestNew_Hosts(t *testing.T) {
 		{"http://[fe80::1%25eth0]:8080/x", "[fe80::1%eth0]:8080", "[fe80::1]:8080"},
 		{"http://my_sink:8080/x", "my_sink:8080", "my_sink:8080"},
 		{"https://Sink.Example.COM/x", "Sink.Example.COM:443", "Sink.Example.COM"},
+		{"http://h:/x", "h:80", "h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -493,4 +497,139 @@ func TestSender_Send_RetryOnClosedReusedConnection(t *testing.T) {
 	if got, want := rs.requests(), []string{"c1 d-1", "c1 d-2", "c2 d-2"}; !slices.Equal(got, want) {
 		t.Errorf("server saw %v, want %v", got, want)
 	}
+}
+
+// Ensure the scan of an answer's header block, which decides the headers
+// recorded, reads it as fasthttp does whichever way it arrives: byte by
+// byte, with spaces before a colon, with bare LF line ends; and gives up on
+// an interim 1xx answer however it is spaced.
+func TestScanWireHeaders(t *testing.T) {
+	tests := []struct {
+		name, given string
+		want        wireHeaders
+	}{
+		{"LengthAndClose", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", wireHeaders{known: true, length: true, connection: true}},
+		{"Neither", "HTTP/1.0 200 OK\r\nContent-Type: a/b\r\n\r\nbody", wireHeaders{known: true}},
+		{"SpaceBeforeColon", "HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok", wireHeaders{known: true, length: true}},
+		{"BareLF", "HTTP/1.0 200 OK\nContent-Length: 2\n\nok", wireHeaders{known: true, length: true}},
+		{"BodyLooksLikeHeaders", "HTTP/1.0 200 OK\r\nX: y\r\n\r\nConnection: close\r\n", wireHeaders{known: true}},
+		{"Interim", "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", wireHeaders{}},
+		{"InterimSpaced", "\r\nHTTP/1.1  100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", wireHeaders{}},
+	}
+	for _, tt := range tests {
+		for _, split := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/bytewise=%v", tt.name, split), func(t *testing.T) {
+				var r io.Reader = strings.NewReader(tt.given)
+				if split {
+					r = iotest.OneByteReader(r)
+				}
+				br := bufio.NewReaderSize(r, 4096)
+				if _, err := br.Peek(1); err != nil {
+					t.Fatal(err)
+				}
+				if got := scanWireHeaders(br); got != tt.want {
+					t.Errorf("scan = %+v, want %+v", got, tt.want)
+				}
+				if rest, _ := io.ReadAll(br); string(rest) != tt.given {
+					t.Errorf("the scan consumed input: %q left", rest)
+				}
+			})
+		}
+	}
+}
+
+// Ensure a TLS connection is not reused when a record that came with the
+// last answer (a stale 408) waits in the connection's own buffer, where a
+// look at the socket does not see it.
+func TestSender_Send_TLSStaleRecordNotReused(t *testing.T) {
+	ts := httptest.NewUnstartedServer(http.NotFoundHandler())
+	ts.StartTLS() // for its certificate and a client config trusting it
+	t.Cleanup(ts.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int64
+	var mu sync.Mutex
+	var seen []string
+	go func() {
+		for {
+			raw, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			ci := conns.Add(1)
+			go func() {
+				hc := &heldConn{Conn: raw}
+				c := tls.Server(hc, ts.TLS.Clone())
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for ri := 1; ; ri++ {
+					r, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, r.Body)
+					mu.Lock()
+					seen = append(seen, fmt.Sprintf("c%d %s", ci, r.Header.Get("Idempotency-Key")))
+					mu.Unlock()
+					if ci == 1 && ri == 1 {
+						// Two records in one TCP write: the answer and a stale 408.
+						hc.hold()
+						_, _ = io.WriteString(c, rawOK)
+						_, _ = io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n")
+						hc.flush()
+						continue
+					}
+					_, _ = io.WriteString(c, rawOK)
+				}
+			}()
+		}
+	}()
+	s := newUnsafe(t, Endpoint{URL: "https://" + ln.Addr().String() + "/hook", Concurrency: 2, Timeout: 5 * time.Second},
+		Options{TLSConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig})
+	if _, err := s.Send(t.Context(), Delivery{ID: "d-1", Body: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	att, err := s.Send(t.Context(), Delivery{ID: "d-2", Body: []byte(`{}`)})
+	if err != nil || att.Response.Status != 200 {
+		t.Fatalf("second send: %v; want 200", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || seen[1] != "c2 d-2" {
+		t.Errorf("server saw %v; want d-2 on a second connection", seen)
+	}
+}
+
+// heldConn gathers writes while held and sends them in one write at flush.
+type heldConn struct {
+	net.Conn
+	mu   sync.Mutex
+	held bool
+	buf  bytes.Buffer
+}
+
+func (h *heldConn) Write(b []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.held {
+		return h.buf.Write(b)
+	}
+	return h.Conn.Write(b)
+}
+
+func (h *heldConn) hold() {
+	h.mu.Lock()
+	h.held = true
+	h.mu.Unlock()
+}
+
+func (h *heldConn) flush() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.held = false
+	_, _ = h.Conn.Write(h.buf.Bytes())
+	h.buf.Reset()
 }
