@@ -132,6 +132,13 @@ type rawServer struct {
 
 func startRaw(t *testing.T, serve func(ci, ri int, c net.Conn) bool) *rawServer {
 	t.Helper()
+	return startRawOn(t, nil, serve)
+}
+
+// startRawOn is startRaw with each accepted connection wrapped first (in
+// TLS, say) when wrap is not nil.
+func startRawOn(t *testing.T, wrap func(net.Conn) net.Conn, serve func(ci, ri int, c net.Conn) bool) *rawServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -145,6 +152,9 @@ func startRaw(t *testing.T, serve func(ci, ri int, c net.Conn) bool) *rawServer 
 				return
 			}
 			ci := int(rs.conns.Add(1))
+			if wrap != nil {
+				c = wrap(c)
+			}
 			go func() {
 				defer c.Close()
 				br := bufio.NewReader(c)
@@ -545,49 +555,21 @@ func TestSender_Send_TLSStaleRecordNotReused(t *testing.T) {
 	ts := httptest.NewUnstartedServer(http.NotFoundHandler())
 	ts.StartTLS() // for its certificate and a client config trusting it
 	t.Cleanup(ts.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var conns atomic.Int64
-	var mu sync.Mutex
-	var seen []string
-	go func() {
-		for {
-			raw, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			ci := conns.Add(1)
-			go func() {
-				hc := &heldConn{Conn: raw}
-				c := tls.Server(hc, ts.TLS.Clone())
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for ri := 1; ; ri++ {
-					r, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					_, _ = io.Copy(io.Discard, r.Body)
-					mu.Lock()
-					seen = append(seen, fmt.Sprintf("c%d %s", ci, r.Header.Get("Idempotency-Key")))
-					mu.Unlock()
-					if ci == 1 && ri == 1 {
-						// Two records in one TCP write: the answer and a stale 408.
-						hc.hold()
-						_, _ = io.WriteString(c, rawOK)
-						_, _ = io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n")
-						hc.flush()
-						continue
-					}
-					_, _ = io.WriteString(c, rawOK)
-				}
-			}()
+	wrap := func(raw net.Conn) net.Conn { return tls.Server(&heldConn{Conn: raw}, ts.TLS.Clone()) }
+	rs := startRawOn(t, wrap, func(ci, ri int, c net.Conn) bool {
+		if ci == 1 && ri == 1 {
+			// Two records in one TCP write: the answer and a stale 408.
+			hc := c.(*tls.Conn).NetConn().(*heldConn)
+			hc.hold()
+			_, _ = io.WriteString(c, rawOK)
+			_, _ = io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n")
+			hc.flush()
+			return true
 		}
-	}()
-	s := newUnsafe(t, Endpoint{URL: "https://" + ln.Addr().String() + "/hook", Concurrency: 2, Timeout: 5 * time.Second},
+		_, _ = io.WriteString(c, rawOK)
+		return true
+	})
+	s := newUnsafe(t, Endpoint{URL: "https://" + rs.ln.Addr().String() + "/hook", Concurrency: 2, Timeout: 5 * time.Second},
 		Options{TLSConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig})
 	if _, err := s.Send(t.Context(), Delivery{ID: "d-1", Body: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
@@ -596,10 +578,8 @@ func TestSender_Send_TLSStaleRecordNotReused(t *testing.T) {
 	if err != nil || att.Response.Status != 200 {
 		t.Fatalf("second send: %v; want 200", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(seen) != 2 || seen[1] != "c2 d-2" {
-		t.Errorf("server saw %v; want d-2 on a second connection", seen)
+	if got := rs.requests(); len(got) != 2 || got[1] != "c2 d-2" {
+		t.Errorf("server saw %v; want d-2 on a second connection", got)
 	}
 }
 
