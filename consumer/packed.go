@@ -110,7 +110,9 @@ func (h *hook) deliverPacked(ctx context.Context, p *bodyPack, i int) {
 			p.retry(it, p.attempt-1, h.r.now().Add(5*time.Second))
 		}
 	}
-	if v.outcome == deliveredOK || v.outcome == toRetry || (v.outcome == cutShort && v.inv.Outcome != "") {
+	// What judge built an invocation for is recorded here, but for a dead
+	// letter, whose invocation writeDeadLetter records.
+	if v.inv.Outcome != "" && v.outcome != toDeadLetter {
 		h.r.store.RecordAsync(v.inv, func(_ string, err error) {
 			h.logRecordErr(err)
 			p.release()

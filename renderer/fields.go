@@ -1,6 +1,7 @@
 package renderer
 
 import (
+	"strings"
 	"sync"
 )
 
@@ -237,6 +238,16 @@ var filterPaths = [numFilterKeys][]string{
 	fkGranteeName:      {"data.grantee.name"},
 	fkApprovalType:     {"data.approvals.*.type"},
 }
+
+// filterSteps is filterPaths split into steps.
+var filterSteps = func() (steps [numFilterKeys][][]string) {
+	for k, paths := range filterPaths {
+		for _, p := range paths {
+			steps[k] = append(steps[k], strings.Split(p, "."))
+		}
+	}
+	return steps
+}()
 
 // DecodeEvent decodes and validates one event payload like the package's
 // DecodeEvent, with the same errors for the same payloads, but builds only

@@ -159,16 +159,6 @@ func extract(ev *Event, k filterKey, dst []string) []string {
 	return dst
 }
 
-// filterSteps is filterPaths split into steps.
-var filterSteps = func() (steps [numFilterKeys][][]string) {
-	for k, paths := range filterPaths {
-		for _, p := range paths {
-			steps[k] = append(steps[k], strings.Split(p, "."))
-		}
-	}
-	return steps
-}()
-
 // appendAt appends the strings and numbers at path below v, where a "*"
 // step stands for every element of an array.
 func appendAt(dst []string, v any, path []string) []string {

@@ -335,10 +335,6 @@ func isASCII(s string) bool {
 	return true
 }
 
-// trimValue strips the spaces and tabs around a header value, as net/http
-// does when it writes one.
-func trimValue(v string) string { return strings.Trim(v, " \t") }
-
 // appendSecret appends to dst the forms of a secret header value worth
 // masking wherever it shows: the whole value and, for "Scheme credentials",
 // the credentials alone. Values shorter than minScrubLen are left out.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"os"
 	"strings"
@@ -286,7 +287,7 @@ func New(ep Endpoint, opts Options) (*Sender, error) {
 		if h.secret {
 			s.secrets = appendSecret(s.secrets, h.static)
 		}
-		v := trimValue(h.static)
+		v := textproto.TrimString(h.static)
 		if h.name == "Host" {
 			if v != "" {
 				s.host = v
@@ -513,7 +514,7 @@ func (s *Sender) request(req *fasthttp.Request, o *outgoing, secrets []string) (
 			return nil, fmt.Errorf("%w: header %q: resolved value holds a control character", ErrBadHeader, t.name)
 		}
 		secrets = appendSecret(secrets, v)
-		v = trimValue(v)
+		v = textproto.TrimString(v)
 		if t.name != "Host" || v != "" {
 			h.Set(t.name, v)
 		}
@@ -540,7 +541,6 @@ func (s *Sender) transportError(ctx, reqCtx context.Context, err error) *Error {
 	if errors.As(err, &ue) {
 		ue.URL = s.displayURL
 	}
-	var ne net.Error
 	switch {
 	case ctx.Err() != nil:
 		return &Error{Class: Retryable, Reason: ReasonContextCanceled, Err: err}
@@ -549,7 +549,7 @@ func (s *Sender) transportError(ctx, reqCtx context.Context, err error) *Error {
 			Err: fmt.Errorf("%w after %s: %w", ErrAttemptTimeout, s.timeout, err)}
 	case errors.Is(err, ErrUnsafeAddress):
 		return &Error{Class: Permanent, Reason: ReasonBadURL, Err: err}
-	case errors.As(err, &ne) && ne.Timeout():
+	case isTimeout(err):
 		return &Error{Class: Retryable, Reason: ReasonTimeout, Err: err}
 	default:
 		return &Error{Class: Retryable, Reason: ReasonNetwork, Err: err}

@@ -65,11 +65,11 @@ func newPool(addr string, tlsConf *tls.Config, allowUnsafe bool, concurrency int
 		d.Control = safeControl
 	}
 	p := &pool{
-		addr:    addr,
-		tls:     tlsConf,
-		connect: func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) },
-		slots:   make(chan struct{}, concurrency),
+		addr:  addr,
+		tls:   tlsConf,
+		slots: make(chan struct{}, concurrency),
 	}
+	p.connect = func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", p.addr) }
 	p.readers.New = func() any { return bufio.NewReaderSize(nil, readBufferSize) }
 	p.writers.New = func() any { return bufio.NewWriterSize(nil, writeBufferSize) }
 	return p
@@ -328,6 +328,9 @@ func scanWireHeaders(br *bufio.Reader) wireHeaders {
 // b (CRLF or bare LF line ends), or -1.
 func headerEnd(b []byte) int {
 	crlf := bytes.Index(b, []byte("\r\n\r\n"))
+	if crlf >= 0 {
+		b = b[:crlf] // a bare-LF end counts only before it: the body may hold one
+	}
 	lf := bytes.Index(b, []byte("\n\n"))
 	switch {
 	case lf < 0:

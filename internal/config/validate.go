@@ -273,13 +273,11 @@ func (v *validator) validateWebhook(ctx context.Context, w *Webhook, p string) {
 			// A key from a variable that is unset or empty, with an empty
 			// default, leaves the header without one: the same 401s.
 			val, err := expandEnv(w.Headers[authKey], v.getenv)
-			key := strings.TrimSpace(val)
-			if scheme, rest, ok := strings.Cut(key, " "); ok && strings.EqualFold(scheme, "Bearer") {
-				key = strings.TrimSpace(rest)
-			} else if strings.EqualFold(key, "Bearer") {
-				key = ""
+			words := strings.Fields(val)
+			if len(words) > 0 && strings.EqualFold(words[0], "Bearer") {
+				words = words[1:]
 			}
-			if err == nil && key == "" {
+			if err == nil && len(words) == 0 {
 				v.fail(p+".headers."+authKey, ErrRequired, "Authorization resolves to no API key (is its variable set?): Coralogix (region %s) would refuse every request", w.Coralogix.Region)
 			}
 		}
