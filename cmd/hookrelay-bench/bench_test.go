@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -114,5 +115,25 @@ func TestRecorder_Stats(t *testing.T) {
 	l := r.stats()
 	if l.n != 100 || l.p50 != 50*time.Millisecond || l.p99 != 99*time.Millisecond || l.max != 100*time.Millisecond {
 		t.Fatalf("stats = %+v", l)
+	}
+}
+
+// Ensure the JetStream ceiling measures all three phases on a real embedded
+// server: publish, consume, and the hop with its CPU per message.
+func TestJSCeiling(t *testing.T) {
+	payloads := [][]byte{[]byte(`{"a":1}`), []byte(`{"b":2}`)}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, hop := jsCeiling(ctx, t.TempDir(), payloads, 2000, clockTicks())
+	for name, c := range map[string]ceiling{"ceiling": res, "hop": hop} {
+		if c.skipped != "" || c.errors != 0 || c.perSec <= 0 || c.n != 2000 {
+			t.Fatalf("%s: %+v", name, c)
+		}
+	}
+	if !strings.HasPrefix(res.extra, "publish ") {
+		t.Fatalf("ceiling extra %q lacks the publish rate", res.extra)
+	}
+	if hop.cores < 0 || hop.cpuPer < 0 {
+		t.Fatalf("hop CPU: %+v", hop)
 	}
 }

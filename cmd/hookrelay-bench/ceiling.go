@@ -23,8 +23,10 @@ type ceiling struct {
 	took    time.Duration
 	errors  int64
 	perSec  float64
-	extra   string // what else was measured, for the report
-	skipped string // why it was not measured
+	cpuPer  time.Duration // this process's CPU per message, when measured
+	cores   float64       // this process's CPU over the wall time, when measured
+	extra   string        // what else was measured, for the report
+	skipped string        // why it was not measured
 }
 
 // batchBodies joins one-element JSON arrays into gzip-compressed arrays of
@@ -104,12 +106,21 @@ func httpCeiling(ctx context.Context, url string, bodies [][]byte, n, conc, per 
 	return ceiling{n: n * per, took: took, errors: fails.Load(), perSec: float64(n*per) / took.Seconds()}
 }
 
-// jsCeiling starts a JetStream server in this process (store in dir),
-// publishes n payloads (cycling) to a file-storage stream with PublishAsync,
-// then one durable pull consumer Consume()s and acks them all. The rate is
-// that of the consume phase; the publish rate goes into extra.
-func jsCeiling(ctx context.Context, dir string, payloads [][]byte, n int) (res ceiling) {
-	fail := func(err error) ceiling { return ceiling{n: n, skipped: err.Error()} }
+// jsCeiling starts a JetStream server in this process (store in dir) and
+// measures it alone, with n payloads (cycling), in three phases:
+//   - publish: PublishAsync to a file-storage stream, nothing consuming;
+//   - consume: one durable pull consumer Consume()s and acks them all;
+//   - hop: a second stream's consumer consumes and acks while the payloads
+//     are published on another connection, as events arrive in the relay
+//     phase. This is one durable hop with no work done per message, the
+//     floor under any relay that acks each event after a durable output.
+//
+// The rate returned is the consume phase's; the publish rate goes into
+// extra, and the hop into hop, with the process's CPU per message.
+func jsCeiling(ctx context.Context, dir string, payloads [][]byte, n int, ticks int64) (res, hop ceiling) {
+	fail := func(err error) (ceiling, ceiling) {
+		return ceiling{n: n, skipped: err.Error()}, ceiling{n: n, skipped: err.Error()}
+	}
 	ns, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: dir,
 		NoLog: true, NoSigs: true, MaxPayload: 8 << 20,
@@ -122,45 +133,84 @@ func jsCeiling(ctx context.Context, dir string, payloads [][]byte, n int) (res c
 	if !ns.ReadyForConnections(15 * time.Second) {
 		return fail(fmt.Errorf("nats server did not start"))
 	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		return fail(err)
+	var js [2]jetstream.JetStream // consuming, publishing
+	for i := range js {
+		nc, err := nats.Connect(ns.ClientURL())
+		if err != nil {
+			return fail(err)
+		}
+		defer nc.Close()
+		if js[i], err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
+			return fail(err)
+		}
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
-	if err != nil {
-		return fail(err)
+	cons := func(name string) (jetstream.Consumer, error) {
+		s, err := js[0].CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{name + ".>"}, Storage: jetstream.FileStorage})
+		if err != nil {
+			return nil, err
+		}
+		return s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable: "ceiling", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 16384, AckWait: time.Minute,
+		})
 	}
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "CEILING", Subjects: []string{"ceiling.>"}, Storage: jetstream.FileStorage})
+
+	c, err := cons("CEILING")
 	if err != nil {
 		return fail(err)
 	}
 	pubStart := time.Now()
+	if err := publishAll(ctx, js[1], "CEILING.events", payloads, n); err != nil {
+		return fail(err)
+	}
+	pubTook := time.Since(pubStart)
+	start := time.Now()
+	ackErrs, err := consumeAll(ctx, c, n, nil)
+	if err != nil {
+		return fail(err)
+	}
+	took := time.Since(start)
+	res = ceiling{
+		n: n, took: took, errors: ackErrs, perSec: float64(n) / took.Seconds(),
+		extra: fmt.Sprintf("publish %.0f msgs/s", float64(n)/pubTook.Seconds()),
+	}
+
+	if c, err = cons("HOP"); err != nil {
+		return res, ceiling{n: n, skipped: err.Error()}
+	}
+	c0, start := snapCPU(ticks), time.Now()
+	ackErrs, err = consumeAll(ctx, c, n, func() error { return publishAll(ctx, js[1], "HOP.events", payloads, n) })
+	if err != nil {
+		return res, ceiling{n: n, skipped: err.Error()}
+	}
+	took = time.Since(start)
+	cpu := snapCPU(ticks).self - c0.self
+	return res, ceiling{
+		n: n, took: took, errors: ackErrs, perSec: float64(n) / took.Seconds(),
+		cpuPer: cpu / time.Duration(n), cores: cpu.Seconds() / took.Seconds(),
+	}
+}
+
+// publishAll publishes n payloads (cycling) to subj and waits for every ack.
+func publishAll(ctx context.Context, js jetstream.JetStream, subj string, payloads [][]byte, n int) error {
 	for i := range n {
-		if err := publishAsync(ctx, js, "ceiling.events", payloads[i%len(payloads)]); err != nil {
-			return fail(err)
+		if err := publishAsync(ctx, js, subj, payloads[i%len(payloads)]); err != nil {
+			return err
 		}
 	}
 	select {
 	case <-js.PublishAsyncComplete():
+		return nil
 	case <-ctx.Done():
-		return fail(ctx.Err())
+		return ctx.Err()
 	}
-	pubTook := time.Since(pubStart)
-	if info, err := s.Info(ctx); err != nil || info.State.Msgs != uint64(n) {
-		return fail(fmt.Errorf("stream holds %v messages, want %d (%v)", info, n, err))
-	}
+}
 
-	cons, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable: "ceiling", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 16384, AckWait: time.Minute,
-	})
-	if err != nil {
-		return fail(err)
-	}
+// consumeAll Consume()s from c and acks until n messages were acked, running
+// during (when not nil) meanwhile. It returns the number of failed acks.
+func consumeAll(ctx context.Context, c jetstream.Consumer, n int, during func() error) (int64, error) {
 	var acked, ackErrs atomic.Int64
 	done := make(chan struct{})
-	start := time.Now()
-	cc, err := cons.Consume(func(m jetstream.Msg) {
+	cc, err := c.Consume(func(m jetstream.Msg) {
 		if err := m.Ack(); err != nil {
 			ackErrs.Add(1)
 		}
@@ -169,20 +219,19 @@ func jsCeiling(ctx context.Context, dir string, payloads [][]byte, n int) (res c
 		}
 	}, jetstream.PullMaxMessages(1024))
 	if err != nil {
-		return fail(err)
+		return 0, err
+	}
+	defer cc.Stop()
+	if during != nil {
+		if err := during(); err != nil {
+			return 0, err
+		}
 	}
 	select {
 	case <-done:
+		return ackErrs.Load(), nil
 	case <-ctx.Done():
-		cc.Stop()
-		return fail(fmt.Errorf("consumed %d of %d: %w", acked.Load(), n, ctx.Err()))
-	}
-	_ = nc.Flush()
-	took := time.Since(start)
-	cc.Stop()
-	return ceiling{
-		n: n, took: took, errors: ackErrs.Load(), perSec: float64(n) / took.Seconds(),
-		extra: fmt.Sprintf("publish %.0f msgs/s", float64(n)/pubTook.Seconds()),
+		return 0, fmt.Errorf("consumed %d of %d: %w", acked.Load(), n, ctx.Err())
 	}
 }
 

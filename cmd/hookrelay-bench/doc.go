@@ -8,14 +8,20 @@
 // delivered events per second, publish→delivery latency per event, the
 // relay's CPU time per event and peak RSS, duplicates and lost events.
 //
-// It then measures two ceilings in the same process: plain net/http POSTs of
-// the same rendered bodies to the same sink, and an in-process JetStream
-// server's publish+consume+ack rate, and reports the relay's rate as a
-// fraction of each.
+// It then measures, in the same process, what bounds the relay from outside:
+// plain net/http POSTs of the same rendered bodies to the same sink (the HTTP
+// ceiling); an in-process JetStream server's publish rate and its
+// consume+ack rate on a file stream, one after the other (the JetStream
+// ceiling); and the two at once, a consumer acking each payload while it is
+// published (the JetStream hop). The hop is one durable hop with no work per
+// message: no relay that acks each event after a durable output can pass it
+// on the same machine, and the report prints its CPU per message and the rate
+// the machine's cores would allow at that cost. The relay's rate is reported
+// as a fraction of each.
 //
 // The last line of the output is machine-readable:
 //
-//	RESULT mode=per-event events_per_s=N cpu_us_per_event=N peak_rss_mib=N p99_ms=N lost=N http_ceiling_per_s=N js_ceiling_per_s=N
+//	RESULT mode=per-event events_per_s=N cpu_us_per_event=N peak_rss_mib=N p99_ms=N lost=N http_ceiling_per_s=N js_ceiling_per_s=N js_hop_per_s=N
 //
 // The command exits non-zero when any event was lost.
 //

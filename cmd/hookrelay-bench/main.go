@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -161,7 +162,7 @@ type result struct {
 	stopTook                                      time.Duration
 	stopErr                                       error
 	pubTook                                       time.Duration
-	http, js                                      ceiling
+	http, js, hop                                 ceiling
 	// load tells how the machine was shared in each phase.
 	relayLoad, httpLoad, jsLoad contention
 }
@@ -461,7 +462,7 @@ func (b *bench) ceilings(ctx context.Context) {
 	}
 	s1 := snapCPU(ticks)
 	b.logf("JetStream ceiling: %d messages", n)
-	b.res.js = jsCeiling(cctx, filepath.Join(b.dir, "js-ceiling"), b.payloads, n)
+	b.res.js, b.res.hop = jsCeiling(cctx, filepath.Join(b.dir, "js-ceiling"), b.payloads, n, ticks)
 	b.res.httpLoad, b.res.jsLoad = between(s0, s1, 0), between(s1, snapCPU(ticks), 0)
 }
 
@@ -499,14 +500,20 @@ func (b *bench) report() {
 	fmt.Fprintf(w, "  relay shutdown    %s\n", stop)
 	fmt.Fprintf(w, "  HTTP ceiling      %s\n", describe(r.http, "req/s", fmt.Sprintf("net/http, %d workers, same bodies, same sink", b.o.concurrency)))
 	fmt.Fprintf(w, "  JetStream ceiling %s\n", describe(r.js, "msgs/s", "in-process server, file stream, pull Consume + Ack"))
+	hop := describe(r.hop, "msgs/s", "publish while one consumer acks each; no other work")
+	if r.hop.skipped == "" {
+		hop += fmt.Sprintf("\n                    %.1f µs CPU per message (%.2f cores): on %d cores, at most %.0f msgs/s",
+			us(r.hop.cpuPer), r.hop.cores, runtime.NumCPU(), safeDiv(float64(runtime.NumCPU()), r.hop.cpuPer.Seconds()))
+	}
+	fmt.Fprintf(w, "  JetStream hop     %s\n", hop)
 	fmt.Fprintf(w, "  machine load      relay phase: relay %.2f cores, %s\n", safeDiv(r.cpu.Seconds(), r.relayLoad.wall.Seconds()), r.relayLoad)
 	fmt.Fprintf(w, "                    HTTP ceiling: %s\n", r.httpLoad)
-	fmt.Fprintf(w, "                    JetStream ceiling (publish+consume): %s\n", r.jsLoad)
-	fmt.Fprintf(w, "  relay = %.2f × HTTP ceiling, %.2f × JetStream ceiling\n",
-		safeDiv(r.perSec, r.http.perSec), safeDiv(r.perSec, r.js.perSec))
-	fmt.Fprintf(w, "RESULT mode=%s events_per_s=%s cpu_us_per_event=%s peak_rss_mib=%s p99_ms=%s lost=%d http_ceiling_per_s=%s js_ceiling_per_s=%s\n",
+	fmt.Fprintf(w, "                    JetStream ceiling and hop: %s\n", r.jsLoad)
+	fmt.Fprintf(w, "  relay = %.2f × HTTP ceiling, %.2f × JetStream ceiling, %.2f × JetStream hop\n",
+		safeDiv(r.perSec, r.http.perSec), safeDiv(r.perSec, r.js.perSec), safeDiv(r.perSec, r.hop.perSec))
+	fmt.Fprintf(w, "RESULT mode=%s events_per_s=%s cpu_us_per_event=%s peak_rss_mib=%s p99_ms=%s lost=%d http_ceiling_per_s=%s js_ceiling_per_s=%s js_hop_per_s=%s\n",
 		b.m.name, num(r.perSec), num(us(r.cpuPerEvent)), num(mib(r.peakRSS)), num(ms(r.lat.p99)), r.lost,
-		num(r.http.perSec), num(r.js.perSec))
+		num(r.http.perSec), num(r.js.perSec), num(r.hop.perSec))
 }
 
 func onOff(on bool, setting string) string {
