@@ -326,3 +326,80 @@ func TestCoralogix_AuthErrorDeadLetters(t *testing.T) {
 		t.Errorf("breaker %s after 401s", st)
 	}
 }
+
+// failFirst answers 503 to the first n requests, then passes them on.
+type failFirst struct {
+	mu   sync.Mutex
+	n    int
+	next http.Handler
+}
+
+func (f *failFirst) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	fail := f.n > 0
+	f.n--
+	f.mu.Unlock()
+	if fail {
+		_, _ = io.Copy(io.Discard, r.Body)
+		http.Error(w, "try again", http.StatusServiceUnavailable)
+		return
+	}
+	f.next.ServeHTTP(w, r)
+}
+
+func TestCoralogix_BatchRetryRecordsAttempts(t *testing.T) {
+	// Ensure a batch that gets a 503 and then goes through is recorded as
+	// two requests, attempt 1 (failed) and attempt 2 (delivered), sent with
+	// the same Idempotency-Key, and each event as attempt 1 retrying, then
+	// attempt 2 delivered, pointing at the matching request.
+	snk, bl, srv := newSink(t, nil)
+	bl.next = &failFirst{n: 1, next: snk}
+	hooks := nativeHook("native", srv.URL, "      batch: {max_events: 3, max_bytes: 1500000, max_wait: 1s}\n    retry: {max_attempts: 3, initial_backoff: 10ms, max_backoff: 50ms}\n")
+	td := startDaemon(t, "", hooks, map[string]string{"CORALOGIX_API_KEY": sinkKey}, srv)
+	for i := 0; i < 3; i++ {
+		td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, i))
+	}
+	td.drained(20 * time.Second)
+
+	var invs struct{ Invocations []store.Invocation }
+	td.apiJSON("GET", "/api/v1/invocations?webhook=native", nil, &invs)
+	requests := map[int]store.Invocation{}
+	events := map[int]int{}
+	for _, inv := range invs.Invocations {
+		if inv.EventType == "batch" {
+			if _, dup := requests[inv.Attempt]; dup {
+				t.Errorf("two batch requests with attempt %d", inv.Attempt)
+			}
+			requests[inv.Attempt] = inv
+			continue
+		}
+		events[inv.Attempt]++
+	}
+	first, second := requests[1], requests[2]
+	if len(requests) != 2 || first.Outcome != store.OutcomeFailed || first.Response == nil || first.Response.Status != 503 ||
+		second.Outcome != store.OutcomeDelivered || second.Response == nil || second.Response.Status != 200 {
+		for a, inv := range requests {
+			t.Logf("batch request attempt %d: outcome %s response %+v", a, inv.Outcome, inv.Response)
+		}
+		t.Fatalf("%d batch request records, want attempt 1 failed with 503 and attempt 2 delivered", len(requests))
+	}
+	if first.BatchID != second.BatchID || first.Request.Headers["Idempotency-Key"] != second.Request.Headers["Idempotency-Key"] {
+		t.Errorf("retry changed the batch: %q/%q, keys %q/%q", first.BatchID, second.BatchID,
+			first.Request.Headers["Idempotency-Key"], second.Request.Headers["Idempotency-Key"])
+	}
+	if events[1] != 3 || events[2] != 3 || len(events) != 2 {
+		t.Fatalf("event records by attempt: %v, want 3 and 3", events)
+	}
+	for _, inv := range invs.Invocations {
+		if inv.EventType == "batch" {
+			continue
+		}
+		want := map[int]string{1: store.OutcomeRetrying, 2: store.OutcomeDelivered}[inv.Attempt]
+		if inv.Outcome != want || inv.BatchID != first.BatchID {
+			t.Errorf("event record attempt %d: outcome %s batch %q, want %s %q", inv.Attempt, inv.Outcome, inv.BatchID, want, first.BatchID)
+		}
+	}
+	if got := snk.Received().Entries; got != 3 {
+		t.Errorf("sink kept %d entries, want 3", got)
+	}
+}
