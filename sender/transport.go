@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +29,10 @@ const (
 	// maxResponseBody is the most of a response body read; past it the
 	// body is not kept and the connection is closed.
 	maxResponseBody = MaxRecordedBody + maxDrain
+	// watchedBody is the body size from which a request is written while
+	// its answer is awaited (see writeWatched). Smaller bodies fit the
+	// socket buffers, so their write does not wait for the server to read.
+	watchedBody = 64 << 10
 )
 
 // pool keeps the HTTP/1.1 connections of one endpoint: at most cap(slots)
@@ -232,20 +237,22 @@ func (s *Sender) exchange(ctx context.Context, req *fasthttp.Request, resp *fast
 	reused := !c.used.IsZero()
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(aLongTimeAgo) })
 
-	bw := s.pool.writers.Get().(*bufio.Writer)
-	bw.Reset(c)
-	werr := req.Write(bw)
-	if werr == nil {
-		werr = bw.Flush()
-	}
-	bw.Reset(nil)
-	s.pool.writers.Put(bw)
-
 	// Even when the write failed, the server may have answered first (a
-	// 413 before reading a large body): the answer is what counts.
+	// 413 before reading a large body): the answer is what counts. A large
+	// body is written while the answer is awaited, since a server may answer
+	// early and stop reading without closing, which would hold the write
+	// until ctx ends.
 	br := s.pool.readers.Get().(*bufio.Reader)
 	br.Reset(c)
-	_, err = br.Peek(1)
+	var werr error
+	early := false
+	if len(req.Body()) >= watchedBody {
+		werr, err, early = s.writeWatched(c, br, req)
+	} else if werr = s.write(c, req); local(werr) {
+		err = werr
+	} else {
+		_, err = br.Peek(1)
+	}
 	answered := err == nil
 	if answered {
 		wire = scanWireHeaders(br)
@@ -261,13 +268,65 @@ func (s *Sender) exchange(ctx context.Context, req *fasthttp.Request, resp *fast
 	s.pool.readers.Put(br)
 
 	interrupted := !stop()
-	if err != nil || werr != nil || interrupted || leftover || s.connClose ||
+	if err != nil || werr != nil || interrupted || leftover || early || s.connClose ||
 		resp.ConnectionClose() || resp.StatusCode() < 200 {
 		s.pool.discard(c)
 	} else {
 		s.pool.put(c)
 	}
 	return reused && !answered && closedIdle(err), wire, err
+}
+
+// write writes req to c through a pooled buffer.
+func (s *Sender) write(c *pconn, req *fasthttp.Request) error {
+	bw := s.pool.writers.Get().(*bufio.Writer)
+	bw.Reset(c)
+	err := req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	bw.Reset(nil)
+	s.pool.writers.Put(bw)
+	return err
+}
+
+// writeWatched writes req to c while it waits for the first byte of an
+// answer in br. An answer that comes before the write is over ends the
+// write (early reports this; the connection is then spent). It returns the
+// write's error and the wait's.
+func (s *Sender) writeWatched(c *pconn, br *bufio.Reader, req *fasthttp.Request) (werr, err error, early bool) {
+	written := make(chan struct{})
+	peeked := make(chan error, 1)
+	var answeredFirst atomic.Bool
+	go func() {
+		_, err := br.Peek(1)
+		if err == nil {
+			select {
+			case <-written:
+			default:
+				answeredFirst.Store(true)
+				_ = c.SetWriteDeadline(aLongTimeAgo)
+			}
+		}
+		peeked <- err
+	}()
+	werr = s.write(c, req)
+	close(written)
+	if local(werr) {
+		// No answer is coming to a request that never went out whole.
+		_ = c.SetReadDeadline(aLongTimeAgo)
+		<-peeked
+		return werr, werr, answeredFirst.Load()
+	}
+	return werr, <-peeked, answeredFirst.Load()
+}
+
+// local reports a write error of the client's own making (a request
+// fasthttp refused to write), not of the connection: no answer can follow.
+// Every error of a connection's write is a net.Error (syscall.Errno is one).
+func local(err error) bool {
+	var ne net.Error
+	return err != nil && !errors.As(err, &ne) && !errors.Is(err, io.ErrShortWrite)
 }
 
 // wireHeaders says, when known, whether an answer's own header block held a

@@ -12,10 +12,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -287,6 +289,58 @@ func TestSender_Send_EarlyAnswer(t *testing.T) {
 	}
 }
 
+// Ensure an answer that comes before a large body is written is the
+// attempt's result when the server then stops reading and keeps the
+// connection open: the write does not hold the attempt until its timeout.
+func TestSender_Send_EarlyAnswerServerStopsReading(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		t.Run(map[bool]string{false: "HTTP", true: "HTTPS"}[secure], func(t *testing.T) {
+			ts := httptest.NewUnstartedServer(http.NotFoundHandler())
+			ts.StartTLS() // for its certificate and a client config trusting it
+			t.Cleanup(ts.Close)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			release := make(chan struct{})
+			t.Cleanup(func() { close(release); ln.Close() })
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					if secure {
+						c = tls.Server(c, ts.TLS.Clone())
+					}
+					go func() {
+						defer c.Close()
+						// Read the head only, answer, and read no more.
+						if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+							return
+						}
+						_, _ = io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\n\r\ntoo large")
+						<-release
+					}()
+				}
+			}()
+			scheme := map[bool]string{false: "http", true: "https"}[secure]
+			s := newUnsafe(t, Endpoint{URL: scheme + "://" + ln.Addr().String() + "/hook", Timeout: 20 * time.Second},
+				Options{TLSConfig: ts.Client().Transport.(*http.Transport).TLSClientConfig})
+			for i := range 2 {
+				att, err := s.Send(t.Context(), Delivery{ID: fmt.Sprint("d-", i), Body: make([]byte, 32<<20)})
+				var e *Error
+				if !errors.As(err, &e) || e.StatusCode != http.StatusRequestEntityTooLarge || e.Class != Permanent {
+					t.Fatalf("Send %d: %v; want the 413", i, err)
+				}
+				if att.Response == nil || att.Response.Body != "too large" {
+					t.Fatalf("Send %d: response %+v", i, att.Response)
+				}
+			}
+		})
+	}
+}
+
 // Ensure a canceled context ends an attempt wherever it waits: for a free
 // connection, in a dial, in a TLS handshake.
 func TestSender_Send_CanceledWhileWaiting(t *testing.T) {
@@ -513,6 +567,31 @@ func TestSender_Send_RetryOnClosedReusedConnection(t *testing.T) {
 // recorded, reads it as fasthttp does whichever way it arrives: byte by
 // byte, with spaces before a colon, with bare LF line ends; and gives up on
 // an interim 1xx answer however it is spaced.
+// Ensure only errors not of the connection count as local write errors:
+// after those no answer is awaited.
+func TestLocal(t *testing.T) {
+	tests := []struct {
+		name  string
+		given error
+		want  bool
+	}{
+		{name: "None", given: nil, want: false},
+		{name: "BrokenPipe", given: &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}, want: false},
+		{name: "Reset", given: syscall.ECONNRESET, want: false},
+		{name: "Deadline", given: fmt.Errorf("write: %w", os.ErrDeadlineExceeded), want: false},
+		{name: "Closed", given: net.ErrClosed, want: false},
+		{name: "ShortWrite", given: io.ErrShortWrite, want: false},
+		{name: "Refused", given: errors.New("fasthttp: invalid header"), want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := local(tt.given); got != tt.want {
+				t.Fatalf("local(%v) = %v; want %v", tt.given, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestScanWireHeaders(t *testing.T) {
 	tests := []struct {
 		name, given string
