@@ -68,9 +68,11 @@ type Config struct {
 	EventsMaxAge     time.Duration
 	DeliveriesStream string
 	DeliveriesPrefix string
-	// Replicas is the replica count of the streams the relay creates
-	// (default 1). Consumers follow their stream, and a stream an operator
-	// made or scaled keeps its own.
+	// Replicas is the replica count of the streams the relay creates. 0
+	// creates them with one and leaves the replicas of existing streams as
+	// they are (an operator may have scaled them); above 0 it also scales
+	// the streams the relay made before. A stream made by someone else
+	// keeps its own. Consumers follow their stream.
 	Replicas        int
 	DuplicateWindow time.Duration
 	ShutdownTimeout time.Duration
@@ -180,9 +182,6 @@ func New(js jetstream.JetStream, cfg Config, router Router, senders map[string]S
 	}
 	if cfg.DeliveriesPrefix == "" {
 		cfg.DeliveriesPrefix = DefaultDeliveriesPrefix
-	}
-	if cfg.Replicas <= 0 {
-		cfg.Replicas = 1
 	}
 	if cfg.DuplicateWindow <= 0 {
 		cfg.DuplicateWindow = DefaultDuplicateWindow
@@ -317,11 +316,12 @@ func (r *Relay) eventsStream(ctx context.Context) (jetstream.Stream, error) {
 		Retention:  jetstream.LimitsPolicy,
 		MaxAge:     r.cfg.EventsMaxAge,
 		Duplicates: r.cfg.DuplicateWindow,
-		Replicas:   r.cfg.Replicas,
+		Replicas:   max(r.cfg.Replicas, 1),
 		Metadata:   map[string]string{metadataManaged: "true"},
 	}
 	s, managed, err := r.ensureStream(ctx, want, false, func(c *jetstream.StreamConfig) {
 		c.Subjects, c.MaxAge = want.Subjects, want.MaxAge
+		r.ownReplicas(c)
 	})
 	if err != nil || managed {
 		return s, err
@@ -334,12 +334,13 @@ func (r *Relay) eventsStream(ctx context.Context) (jetstream.Stream, error) {
 			return nil, fmt.Errorf("stream exists with subjects %v, which do not cover events.subjects %q", have.Subjects, sub)
 		}
 	}
-	if !slices.Equal(have.Subjects, want.Subjects) || have.MaxAge != want.MaxAge || have.Storage != want.Storage {
+	if !slices.Equal(have.Subjects, want.Subjects) || have.MaxAge != want.MaxAge || have.Storage != want.Storage ||
+		(r.cfg.Replicas > 0 && have.Replicas != r.cfg.Replicas) {
 		r.log.Warn("events stream was not made by hookrelay and has other settings than the config; using it as it is",
 			zap.String("stream", want.Name),
 			zap.Strings("subjects", have.Subjects), zap.Strings("config_subjects", want.Subjects),
 			zap.Duration("max_age", have.MaxAge), zap.Duration("config_max_age", want.MaxAge),
-			zap.Stringer("storage", have.Storage))
+			zap.Stringer("storage", have.Storage), zap.Int("replicas", have.Replicas), zap.Int("config_replicas", r.cfg.Replicas))
 	}
 	return s, nil
 }
@@ -354,13 +355,22 @@ func (r *Relay) deliveriesStream(ctx context.Context) error {
 		Storage:    jetstream.FileStorage,
 		Retention:  jetstream.WorkQueuePolicy,
 		Duplicates: r.cfg.DuplicateWindow,
-		Replicas:   r.cfg.Replicas,
+		Replicas:   max(r.cfg.Replicas, 1),
 		Metadata:   map[string]string{metadataManaged: "true"},
 	}
 	_, _, err := r.ensureStream(ctx, want, true, func(c *jetstream.StreamConfig) {
 		c.Subjects, c.Duplicates = want.Subjects, want.Duplicates
+		r.ownReplicas(c)
 	})
 	return err
+}
+
+// ownReplicas sets the replicas of a stream the relay made to the
+// configured count, when one is configured.
+func (r *Relay) ownReplicas(c *jetstream.StreamConfig) {
+	if r.cfg.Replicas > 0 {
+		c.Replicas = r.cfg.Replicas
+	}
 }
 
 // ensureStream returns the stream want names, creating it from want when it
@@ -394,7 +404,8 @@ func (r *Relay) ensureStream(ctx context.Context, want jetstream.StreamConfig, m
 		return nil, true, fmt.Errorf("updating it from the config: %w", err)
 	}
 	r.log.Info("stream updated from the config", zap.String("stream", want.Name),
-		zap.Strings("subjects", upd.Subjects), zap.Duration("max_age", upd.MaxAge), zap.Duration("duplicates", upd.Duplicates))
+		zap.Strings("subjects", upd.Subjects), zap.Duration("max_age", upd.MaxAge), zap.Duration("duplicates", upd.Duplicates),
+		zap.Int("replicas", upd.Replicas))
 	return s, true, nil
 }
 
@@ -633,6 +644,8 @@ const pullExpiry = 2 * time.Second
 const (
 	renderGroup     = "render"
 	renderPinnedTTL = 10 * time.Second
+	// pinHeader carries, on each message a pinned pull gets, the pin id.
+	pinHeader = "Nats-Pin-Id"
 )
 
 // defaultPullBytes bounds the bytes one pull request asks for. Without a

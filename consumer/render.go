@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
@@ -35,6 +37,9 @@ type renderStage struct {
 	inClosed bool
 	cc       jetstream.ConsumeContext
 	wg       sync.WaitGroup
+	// pin is the pin id the server gave this replica's pulls, when the
+	// events consumer is pinned; stop releases the pin if it still holds it.
+	pin atomic.Pointer[string]
 
 	stopOnce sync.Once
 }
@@ -98,8 +103,44 @@ func (s *renderStage) stop() {
 		close(s.in)
 		s.inMu.Unlock()
 		s.wg.Wait()
+		s.unpin()
 	})
 }
+
+// unpin releases the events consumer's pin when this replica holds it, so
+// that another replica, or this one restarted, renders at once instead of
+// after renderPinnedTTL. It runs once every event taken was acked, after
+// its deliveries were stored: the next replica's come after them.
+func (s *renderStage) unpin() {
+	pin := s.pin.Load()
+	if pin == nil || !s.pinned() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), unpinTimeout)
+	defer cancel()
+	info, err := s.cons.Info(ctx)
+	if err != nil {
+		s.r.log.Warn("reading the events consumer to release its pin", zap.Error(err))
+		return
+	}
+	for _, g := range info.PriorityGroups {
+		if g.Group != renderGroup || g.PinnedClientID != *pin {
+			continue
+		}
+		stream, err := s.r.js.Stream(ctx, s.r.cfg.EventsStream)
+		if err == nil {
+			err = stream.UnpinConsumer(ctx, DefaultRendererDurable, renderGroup)
+		}
+		if err != nil {
+			s.r.log.Warn("releasing the events consumer's pin; another replica renders after "+renderPinnedTTL.String(), zap.Error(err))
+			return
+		}
+		s.r.log.Info("released the events consumer's pin")
+	}
+}
+
+// unpinTimeout bounds releasing the pin at stop.
+const unpinTimeout = 2 * time.Second
 
 // pinned reports whether the events consumer serves one replica at a time.
 func (s *renderStage) pinned() bool {
@@ -109,6 +150,11 @@ func (s *renderStage) pinned() bool {
 // stray takes one event into the stage: the consume handler's path, and
 // the stuck-consumer watcher's. It reports false once the stage stopped.
 func (s *renderStage) stray(m jetstream.Msg) bool {
+	if id := m.Headers().Get(pinHeader); id != "" {
+		if p := s.pin.Load(); p == nil || *p != id {
+			s.pin.Store(&id)
+		}
+	}
 	s.held.take(len(m.Data()))
 	s.inMu.RLock()
 	defer s.inMu.RUnlock()

@@ -141,3 +141,49 @@ func TestHook_AttemptCutShortAtShutdownIsRecorded(t *testing.T) {
 		})
 	}
 }
+
+func TestRelay_CloseReleasesThePin(t *testing.T) {
+	// Ensure a replica that stops releases the events consumer's pin once
+	// its events are acked, so that the next replica (or the same one,
+	// restarted) renders at once rather than after renderPinnedTTL.
+	s := runServerMax(t, 0)
+	var mu sync.Mutex
+	var got []string
+	cfg := Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"},
+		Webhooks: []Webhook{{Name: "a", MaxAttempts: 3}}}
+	_, js := connect(t, s)
+	r := startRelay(t, js, cfg, echoRouter("a"), map[string]Sender{"a": okSender(&mu, &got)}, &memStore{})
+	if _, err := js.Publish(t.Context(), "apono.events.RequestCreated", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	pinned := func() string {
+		cons, err := js.Consumer(t.Context(), "EVENTS", DefaultRendererDurable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := cons.Info(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range info.PriorityGroups {
+			if g.Group == renderGroup {
+				return g.PinnedClientID
+			}
+		}
+		return ""
+	}
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) == 0 || pinned() == "" {
+			return fmt.Errorf("delivered %v, pinned to %q", got, pinned())
+		}
+		return nil
+	})
+	if err := r.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if id := pinned(); id != "" {
+		t.Errorf("still pinned to %q after the replica stopped", id)
+	}
+}

@@ -294,6 +294,7 @@ func consumerConfig(cfg *config.Config) consumer.Config {
 		EventsStream:   cfg.Events.Stream,
 		EventsSubjects: cfg.Events.Subjects,
 		EventsMaxAge:   time.Duration(cfg.Events.MaxAge),
+		Replicas:       cfg.NATS.Replicas,
 	}
 	for _, w := range cfg.Webhooks {
 		cw := consumer.Webhook{

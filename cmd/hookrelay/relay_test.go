@@ -750,6 +750,39 @@ func TestRelay_SurvivesNATSRestart(t *testing.T) {
 	})
 }
 
+func TestRelay_ClusterWithReplicas(t *testing.T) {
+	// Ensure nats.replicas reaches the streams the daemon makes on a
+	// JetStream cluster, and the daemon delivers through it.
+	if testing.Short() {
+		t.Skip("starts a three-server cluster")
+	}
+	t.Parallel()
+	ep := newTestEndpoint(t, false, nil)
+	c := testutil.StartCluster(t, 3)
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(baseConfig, dir)
+	cfg = strings.Replace(cfg, "nats:\n  embedded:", "nats:\n  url: "+c.URLs()+"\n  replicas: 3\n  embedded:", 1)
+	td := startDaemonYAML(t, cfg+hookYAML("hook", ep.srv.URL+"/h", `{"id":"{{data.id}}"}`, ""), nil, nil)
+	for _, name := range []string{td.cfg.Events.Stream, consumer.DefaultDeliveriesStream} {
+		s, err := td.js.Stream(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := s.CachedInfo().Config.Replicas; r != 3 {
+			t.Errorf("stream %s has %d replicas, want 3", name, r)
+		}
+	}
+	for i := 1; i <= 3; i++ {
+		td.publish("apono.events.RequestCreated", renderer.Sample(renderer.RequestCreated, i))
+	}
+	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if u, _ := ep.okKeys(); u != 3 {
+			return fmt.Errorf("%d of 3 delivered", u)
+		}
+		return nil
+	})
+}
+
 func TestRelay_NoTemplateSendsTheEventAsPublished(t *testing.T) {
 	// Ensure a webhook without a body template sends the event byte for
 	// byte, as JSON, through the pipeline and through the Test button.

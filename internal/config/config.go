@@ -82,6 +82,8 @@ const (
 	MaxEventBytesLimit = 64 << 20
 	// MaxBatchBytes is the largest allowed coralogix.batch.max_bytes (Coralogix accepts 2 MB per request).
 	MaxBatchBytes = 2_000_000
+	// MaxReplicas is the largest allowed nats.replicas, JetStream's own limit.
+	MaxReplicas = 5
 )
 
 // Config is hookrelay's whole configuration.
@@ -112,6 +114,11 @@ type NATS struct {
 	Credentials string `yaml:"credentials"`
 	// TLS holds optional client TLS files for an external server.
 	TLS TLS `yaml:"tls"`
+	// Replicas is the replica count of the streams hookrelay makes, on a
+	// JetStream cluster (1 to 5). Unset (0) makes them with one and leaves
+	// the replicas of existing streams alone; set, it also scales the
+	// streams hookrelay made before.
+	Replicas int `yaml:"replicas"`
 }
 
 // TLS holds optional client TLS files for an external NATS server.

@@ -84,6 +84,12 @@ func (v *validator) validateNATS(n *NATS) {
 			v.fail("nats.embedded.store_dir", ErrRequired, "must not be empty")
 		}
 	}
+	switch {
+	case n.Replicas < 0 || n.Replicas > MaxReplicas:
+		v.fail("nats.replicas", ErrInvalidValue, "%d is not between 1 and %d", n.Replicas, MaxReplicas)
+	case n.Replicas > 1 && n.URL == "":
+		v.fail("nats.replicas", ErrInvalidValue, "%d replicas need a JetStream cluster (nats.url); the embedded server is one server", n.Replicas)
+	}
 	if (n.TLS.CertFile == "") != (n.TLS.KeyFile == "") {
 		v.fail("nats.tls", ErrInvalidValue, "cert_file and key_file must be given together")
 	}

@@ -369,6 +369,24 @@ func TestParse_Rules(t *testing.T) {
 			wantIs:  config.ErrInvalidValue,
 		},
 		{
+			name:    "ReplicasWithEmbeddedServer",
+			given:   "nats:\n  replicas: 3\n",
+			wantErr: []string{`nats.replicas (line 2, col 3): 3 replicas need a JetStream cluster (nats.url); the embedded server is one server`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "ReplicasTooMany",
+			given:   "nats:\n  url: nats://a.example.com:4222\n  replicas: 6\n",
+			wantErr: []string{`nats.replicas (line 3, col 3): 6 is not between 1 and 5`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
+			name:    "ReplicasNegative",
+			given:   "nats:\n  url: nats://a.example.com:4222\n  replicas: -1\n",
+			wantErr: []string{`nats.replicas (line 3, col 3): -1 is not between 1 and 5`},
+			wantIs:  config.ErrInvalidValue,
+		},
+		{
 			name:    "EnvMalformed",
 			given:   hook + "    method: ${METHOD:-POST\n",
 			wantErr: []string{`webhooks[0].method (line 4, col 13): unterminated "${" (write $$ for a literal $)`},
@@ -798,6 +816,16 @@ func TestParse_Valid(t *testing.T) {
 			check: func(c *config.Config) bool {
 				return c.NATS.Credentials == natsFiles["user.creds"] && c.NATS.TLS.KeyFile == natsFiles["k.pem"]
 			},
+		},
+		{
+			name:  "ReplicasOnCluster",
+			given: "nats:\n  url: nats://a.example.com:4222,nats://b.example.com:4222\n  replicas: 3\n",
+			check: func(c *config.Config) bool { return c.NATS.Replicas == 3 },
+		},
+		{
+			name:  "ReplicasUnset",
+			given: "nats:\n  url: nats://a.example.com:4222\n",
+			check: func(c *config.Config) bool { return c.NATS.Replicas == 0 },
 		},
 		{
 			name:  "HeaderDollarEscape",
