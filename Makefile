@@ -44,6 +44,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzRender -fuzztime 60s ./renderer
 	$(GO) test -run '^$$' -fuzz FuzzDecodeEvent -fuzztime 60s ./renderer
 	$(GO) test -run '^$$' -fuzz FuzzFields_DecodeEvent -fuzztime 60s ./renderer
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./internal/config
 
 vet:
 	$(GO) vet ./...

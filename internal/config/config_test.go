@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -213,15 +212,54 @@ func TestLoad_Errors(t *testing.T) {
 			t.Fatalf("err = %v, want ErrSyntax", err)
 		}
 		fes := fieldErrors(t, err)
-		// The YAML parser reports the line where the broken construct starts
-		// (the flow mapping opened on line 3 or the line before the tab).
-		if len(fes) != 1 || fes[0].Line < 3 || fes[0].Line > 4 {
-			t.Errorf("errors = %+v, want one on line 3 or 4", fes)
+		// The flow mapping opened on line 4, column 14, is never closed.
+		if len(fes) != 1 || fes[0].Line != 4 || fes[0].Col != 14 {
+			t.Errorf("errors = %+v, want one at line 4, column 14", fes)
 		}
-		if want := path + ":" + strconv.Itoa(fes[0].Line) + ": yaml: "; !strings.HasPrefix(err.Error(), want) {
+		if want := path + ":4:14: yaml: "; !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("Error() = %q, want prefix %q", err.Error(), want)
 		}
 	})
+}
+
+// Ensure a syntax error is placed where the fault is, not where the block
+// around it began (yaml.v3's own line), and that control characters in the
+// message are escaped.
+func TestParse_SyntaxErrorPosition(t *testing.T) {
+	tests := []struct {
+		name      string
+		given     string
+		line, col int
+		msg       string
+	}{
+		{
+			name:  "MisindentedKey",
+			given: "nats:\n  url: \"\"\nwebhooks:\n  - name: a\n    url: https://x.example.com/h\n    headers:\n      A: b\n     C: d\n",
+			line:  8, col: 6, msg: "yaml: value is not allowed in this context",
+		},
+		{
+			name:  "Tab",
+			given: "webhooks:\n  - name: a\n\turl: https://x.example.com/h\n",
+			line:  3, col: 1, msg: `yaml: found character '\t' that cannot start any token`,
+		},
+		{
+			name:  "UnclosedQuote",
+			given: "webhooks:\n  - name: a\n    url: \"https://x.example.com/h\n    method: POST\n",
+			line:  3, col: 10, msg: "yaml: could not find end character of double-quoted text",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tt.given), "c.yaml", config.LoadOptions{})
+			if !errors.Is(err, config.ErrSyntax) {
+				t.Fatalf("err = %v, want ErrSyntax", err)
+			}
+			fes := fieldErrors(t, err)
+			if len(fes) != 1 || fes[0].Line != tt.line || fes[0].Col != tt.col || fes[0].Msg != tt.msg {
+				t.Fatalf("errors = %+v; want one at %d:%d saying %q", fes, tt.line, tt.col, tt.msg)
+			}
+		})
+	}
 }
 
 // Ensure every problem in a file is reported at once, sorted by line, each
@@ -281,4 +319,30 @@ func TestLoad_MultipleErrors(t *testing.T) {
 			t.Errorf("errors.Is(err, %v) = false", class)
 		}
 	}
+}
+
+// Ensure Parse never panics and fails only with located field errors.
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"syntax.yaml", "invalid.yaml"} {
+		if b, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("webhooks:\n  - name: a\n\turl: x\n"))
+	f.Add([]byte("nats: {url: \"nats://a:4222\", replicas: 3}\nwebhooks:\n  - name: a\n    url: https://h.example.com/a\n    body_template: '{\"id\":\"{{data.id}}\"}'\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := config.Parse(data, "f.yaml", config.LoadOptions{Getenv: func(string) (string, bool) { return "", false }})
+		if err == nil {
+			return
+		}
+		var ve *config.ValidationError
+		if !errors.As(err, &ve) || len(ve.Errors) == 0 {
+			t.Fatalf("error %v (%T) is not a ValidationError with field errors", err, err)
+		}
+		for _, fe := range ve.Errors {
+			if fe.Msg == "" || fe.Line < 0 || fe.Col < 0 {
+				t.Fatalf("field error %+v", fe)
+			}
+		}
+	})
 }

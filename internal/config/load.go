@@ -11,7 +11,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
+	goyaml "github.com/goccy/go-yaml"
+	goyamlparser "github.com/goccy/go-yaml/parser"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -148,7 +151,7 @@ func ParseContext(ctx context.Context, data []byte, name string, opts LoadOption
 
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &ValidationError{File: name, Errors: []FieldError{syntaxError(err)}}
+		return nil, &ValidationError{File: name, Errors: []FieldError{syntaxError(data, err)}}
 	}
 	d := &decoder{getenv: opts.Getenv, nodes: map[string]nodeRef{}, lines: bytes.Split(data, []byte("\n"))}
 	if len(doc.Content) > 0 {
@@ -179,14 +182,57 @@ func ParseContext(ctx context.Context, data []byte, name string, opts LoadOption
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func syntaxError(err error) FieldError {
+// syntaxError locates the syntax error err that yaml.v3 found in data.
+// yaml.v3 gives the line where the enclosing block began, often lines
+// above the fault, and no column; goccy/go-yaml's parser is asked for the
+// fault's own line, column and description. When it sees no fault (the two
+// parsers disagree), yaml.v3's line and message are kept.
+func syntaxError(data []byte, err error) FieldError {
 	msg := err.Error()
 	fe := FieldError{Msg: msg, Err: ErrSyntax}
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		fe.Line, _ = strconv.Atoi(m[1])
 		fe.Msg = "yaml: " + m[2]
 	}
+	if se := locateSyntaxError(data); se != nil {
+		fe.Line, fe.Col = se.Token.Position.Line, se.Token.Position.Column
+		fe.Msg = "yaml: " + printable(se.Message)
+	}
 	return fe
+}
+
+// locateSyntaxError returns goccy/go-yaml's syntax error for data, or nil
+// when it finds none or fails on its own (a panic is taken as no answer:
+// yaml.v3's is given instead).
+func locateSyntaxError(data []byte) (se *goyaml.SyntaxError) {
+	defer func() {
+		if recover() != nil {
+			se = nil
+		}
+	}()
+	_, err := goyamlparser.ParseBytes(data, 0)
+	if !errors.As(err, &se) || se.Token == nil || se.Token.Position == nil {
+		return nil
+	}
+	return se
+}
+
+// printable writes the control characters of s as Go escapes: a message
+// may quote the tab it found.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // errorf records a problem at path, located by node (or, if nil, by path).
