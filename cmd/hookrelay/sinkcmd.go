@@ -18,6 +18,8 @@ import (
 
 func newSinkCmd() *cobra.Command {
 	opts := sink.DefaultOptions()
+	// Count repeated entries: what a retry or a redelivery sent again.
+	opts.EntryKey = sink.ContentKey
 	var listen, certFile, keyFile string
 	var tally time.Duration
 	var noValidate bool

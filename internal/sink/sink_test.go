@@ -1002,6 +1002,26 @@ func TestSink_Tally_Idempotency(t *testing.T) {
 	}
 }
 
+// Ensure ContentKey counts an entry sent again byte for byte as a
+// duplicate, in a batch and in a generic request, and a changed one as new.
+func TestSink_ContentKey(t *testing.T) {
+	opts := strictOptions()
+	opts.EntryKey = ContentKey
+	s, srv := newTestSink(t, opts)
+	entry := func(id string) string {
+		return fmt.Sprintf(`{"applicationName":"a","subsystemName":"s","text":{"id":%q}}`, id)
+	}
+	do(t, srv, request{path: PathSingles, body: []byte("[" + entry("e1") + "," + entry("e2") + "]")})
+	do(t, srv, request{path: PathSingles, body: []byte("[" + entry("e2") + "," + entry("e3") + "]")})
+	do(t, srv, request{path: PathSingles, body: []byte("[" + entry("e1") + "]")})
+	if got := s.Tally(); got.UniqueEntries != 3 || got.DuplicateEntries != 2 {
+		t.Errorf("entries unique/duplicate = %d/%d, want 3/2", got.UniqueEntries, got.DuplicateEntries)
+	}
+	if ContentKey([]byte(entry("e1"))) == ContentKey([]byte(entry("e4"))) {
+		t.Error("two entries share a key")
+	}
+}
+
 // Ensure counts stay exact when many clients send at once over TLS, while
 // others read the counters.
 func TestSink_ServeHTTP_Concurrent(t *testing.T) {
