@@ -52,8 +52,10 @@
 // does; once an answer has begun it is never sent again. An answer that
 // comes before the request is written (a 413 for a large body) is the
 // result: a body of 64 KiB or more is written while the answer is awaited,
-// so an answer ends the write even when the server stops reading and keeps
-// the connection open. A connection idle for 30 s is not reused, and the
+// so a final answer of 300 or more ends the write even when the server stops
+// reading and keeps the connection open (an interim 1xx or an early 2xx does
+// not: the server may still read the rest). A connection idle for 30 s is
+// not reused, and the
 // sweeper closes it within 15 s more. Response headers may take
 // up to 64 KiB; a response body is read up to MaxRecordedBody plus 1 MiB,
 // and a longer one is recorded as cut and its connection closed.

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -239,15 +238,14 @@ func (s *Sender) exchange(ctx context.Context, req *fasthttp.Request, resp *fast
 
 	// Even when the write failed, the server may have answered first (a
 	// 413 before reading a large body): the answer is what counts. A large
-	// body is written while the answer is awaited, since a server may answer
-	// early and stop reading without closing, which would hold the write
+	// body is written while the answer is awaited, since a server may refuse
+	// it early and stop reading without closing, which would hold the write
 	// until ctx ends.
 	br := s.pool.readers.Get().(*bufio.Reader)
 	br.Reset(c)
 	var werr error
-	early := false
 	if len(req.Body()) >= watchedBody {
-		werr, err, early = s.writeWatched(c, br, req)
+		werr, err = s.writeWatched(c, br, req)
 	} else if werr = s.write(c, req); local(werr) {
 		err = werr
 	} else {
@@ -268,7 +266,7 @@ func (s *Sender) exchange(ctx context.Context, req *fasthttp.Request, resp *fast
 	s.pool.readers.Put(br)
 
 	interrupted := !stop()
-	if err != nil || werr != nil || interrupted || leftover || early || s.connClose ||
+	if err != nil || werr != nil || interrupted || leftover || s.connClose ||
 		resp.ConnectionClose() || resp.StatusCode() < 200 {
 		s.pool.discard(c)
 	} else {
@@ -291,21 +289,22 @@ func (s *Sender) write(c *pconn, req *fasthttp.Request) error {
 }
 
 // writeWatched writes req to c while it waits for the first byte of an
-// answer in br. An answer that comes before the write is over ends the
-// write (early reports this; the connection is then spent). It returns the
-// write's error and the wait's.
-func (s *Sender) writeWatched(c *pconn, br *bufio.Reader, req *fasthttp.Request) (werr, err error, early bool) {
+// answer in br. A final answer of 300 or more that comes before the write is
+// over ends the write, since the server will not take the rest (RFC 9112,
+// 9.3); an interim 1xx or a 2xx does not, as the server may still be reading.
+// It returns the write's error and the wait's.
+func (s *Sender) writeWatched(c *pconn, br *bufio.Reader, req *fasthttp.Request) (werr, err error) {
 	written := make(chan struct{})
 	peeked := make(chan error, 1)
-	var answeredFirst atomic.Bool
 	go func() {
 		_, err := br.Peek(1)
 		if err == nil {
-			select {
-			case <-written:
-			default:
-				answeredFirst.Store(true)
-				_ = c.SetWriteDeadline(aLongTimeAgo)
+			if b, _ := br.Peek(len("HTTP/1.1 200")); refusal(b) {
+				select {
+				case <-written:
+				default:
+					_ = c.SetWriteDeadline(aLongTimeAgo)
+				}
 			}
 		}
 		peeked <- err
@@ -316,9 +315,30 @@ func (s *Sender) writeWatched(c *pconn, br *bufio.Reader, req *fasthttp.Request)
 		// No answer is coming to a request that never went out whole.
 		_ = c.SetReadDeadline(aLongTimeAgo)
 		<-peeked
-		return werr, werr, answeredFirst.Load()
+		return werr, werr
 	}
-	return werr, <-peeked, answeredFirst.Load()
+	err = <-peeked
+	if werr == nil {
+		// The whole request went out; the answer may have come as the
+		// write ended, and the connection may serve another.
+		_ = c.SetWriteDeadline(time.Time{})
+	}
+	return werr, err
+}
+
+// refusal reports whether b, the start of an answer, is a final status of
+// 300 or more, or no HTTP status line at all.
+func refusal(b []byte) bool {
+	if len(b) < len("HTTP/1.1 200") || !bytes.HasPrefix(b, []byte("HTTP/")) || b[8] != ' ' {
+		return true
+	}
+	code := b[9:12]
+	for _, d := range code {
+		if d < '0' || d > '9' {
+			return true
+		}
+	}
+	return code[0] >= '3'
 }
 
 // local reports a write error of the client's own making (a request

@@ -341,6 +341,84 @@ func TestSender_Send_EarlyAnswerServerStopsReading(t *testing.T) {
 	}
 }
 
+// Ensure an interim 1xx or a 2xx that comes while a large body is being
+// written does not end the write: the server reads the whole body, and the
+// attempt's result is the final answer.
+func TestSender_Send_EarlyAnswerNotARefusal(t *testing.T) {
+	const size = 32 << 20
+	for _, tt := range []struct{ name, first, final string }{
+		{name: "EarlyHints", first: "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n", final: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+		{name: "Accepted", first: "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			got := make(chan int64, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				br := bufio.NewReader(c)
+				r, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				// Answer first, then read the whole body.
+				_, _ = io.WriteString(c, tt.first)
+				n, _ := io.Copy(io.Discard, r.Body)
+				got <- n
+				_, _ = io.WriteString(c, tt.final)
+			}()
+			s := newUnsafe(t, Endpoint{URL: "http://" + ln.Addr().String() + "/hook", Timeout: 20 * time.Second}, Options{})
+			att, err := s.Send(t.Context(), Delivery{ID: "d-1", Body: make([]byte, size)})
+			if err != nil || att.Response == nil || att.Response.Status/100 != 2 {
+				t.Fatalf("Send: %v, response %+v; want a 2xx", err, att.Response)
+			}
+			if n := <-got; n != size {
+				t.Fatalf("server read %d body bytes, want %d", n, size)
+			}
+		})
+	}
+}
+
+// Ensure large bodies answered at once still reuse one connection.
+func TestSender_Send_LargeBodiesReuseConnection(t *testing.T) {
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	conns := countConns(ts)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	s := newUnsafe(t, Endpoint{URL: ts.URL, Concurrency: 1, Timeout: 10 * time.Second}, Options{})
+	for i := range 300 {
+		if _, err := s.Send(t.Context(), Delivery{ID: fmt.Sprint("d-", i), Body: make([]byte, watchedBody)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for 300 requests in a row, want 1", n)
+	}
+}
+
+// Ensure only a final status of 300 or more, or no status line, stops the
+// write of a large body.
+func TestRefusal(t *testing.T) {
+	for given, want := range map[string]bool{
+		"HTTP/1.1 413": true, "HTTP/1.1 301": true, "HTTP/1.0 500": true,
+		"HTTP/1.1 200": false, "HTTP/1.1 204": false, "HTTP/1.1 100": false, "HTTP/1.1 103": false,
+		"HTTP/1.1 2x0": true, "SSH-2.0-Open": true, "HTTP/1.1": true, "": true,
+	} {
+		if got := refusal([]byte(given)); got != want {
+			t.Errorf("refusal(%q) = %v; want %v", given, got, want)
+		}
+	}
+}
+
 // Ensure a canceled context ends an attempt wherever it waits: for a free
 // connection, in a dial, in a TLS handshake.
 func TestSender_Send_CanceledWhileWaiting(t *testing.T) {
