@@ -164,7 +164,7 @@ func jsCeiling(ctx context.Context, dir string, payloads [][]byte, n int, ticks 
 	}
 	pubTook := time.Since(pubStart)
 	start := time.Now()
-	ackErrs, err := consumeAll(ctx, c, n, nil)
+	ackErrs, err := consumeAll(ctx, js[0], c, n, nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -178,7 +178,7 @@ func jsCeiling(ctx context.Context, dir string, payloads [][]byte, n int, ticks 
 		return res, ceiling{n: n, skipped: err.Error()}
 	}
 	c0, start := snapCPU(ticks), time.Now()
-	ackErrs, err = consumeAll(ctx, c, n, func() error { return publishAll(ctx, js[1], "HOP.events", payloads, n) })
+	ackErrs, err = consumeAll(ctx, js[0], c, n, func() error { return publishAll(ctx, js[1], "HOP.events", payloads, n) })
 	if err != nil {
 		return res, ceiling{n: n, skipped: err.Error()}
 	}
@@ -205,9 +205,10 @@ func publishAll(ctx context.Context, js jetstream.JetStream, subj string, payloa
 	}
 }
 
-// consumeAll Consume()s from c and acks until n messages were acked, running
-// during (when not nil) meanwhile. It returns the number of failed acks.
-func consumeAll(ctx context.Context, c jetstream.Consumer, n int, during func() error) (int64, error) {
+// consumeAll Consume()s from c and acks until n messages were acked and the
+// acks reached the server (js is c's connection), running during (when not
+// nil) meanwhile. It returns the number of failed acks.
+func consumeAll(ctx context.Context, js jetstream.JetStream, c jetstream.Consumer, n int, during func() error) (int64, error) {
 	var acked, ackErrs atomic.Int64
 	done := make(chan struct{})
 	cc, err := c.Consume(func(m jetstream.Msg) {
@@ -229,7 +230,7 @@ func consumeAll(ctx context.Context, c jetstream.Consumer, n int, during func() 
 	}
 	select {
 	case <-done:
-		return ackErrs.Load(), nil
+		return ackErrs.Load(), js.Conn().FlushWithContext(ctx)
 	case <-ctx.Done():
 		return 0, fmt.Errorf("consumed %d of %d: %w", acked.Load(), n, ctx.Err())
 	}

@@ -501,8 +501,8 @@ func (b *bench) report() {
 	fmt.Fprintf(w, "  HTTP ceiling      %s\n", describe(r.http, "req/s", fmt.Sprintf("net/http, %d workers, same bodies, same sink", b.o.concurrency)))
 	fmt.Fprintf(w, "  JetStream ceiling %s\n", describe(r.js, "msgs/s", "in-process server, file stream, pull Consume + Ack"))
 	hop := describe(r.hop, "msgs/s", "publish while one consumer acks each; no other work")
-	if r.hop.skipped == "" {
-		hop += fmt.Sprintf("\n                    %.1f µs CPU per message (%.2f cores): on %d cores, at most %.0f msgs/s",
+	if r.hop.skipped == "" && r.hop.cpuPer > 0 {
+		hop += fmt.Sprintf("\n                    %.1f µs CPU per message for publisher, server and consumer together (%.2f cores): on %d cores, at most %.0f msgs/s",
 			us(r.hop.cpuPer), r.hop.cores, runtime.NumCPU(), safeDiv(float64(runtime.NumCPU()), r.hop.cpuPer.Seconds()))
 	}
 	fmt.Fprintf(w, "  JetStream hop     %s\n", hop)
