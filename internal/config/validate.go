@@ -86,7 +86,7 @@ func (v *validator) validateNATS(n *NATS) {
 	}
 	switch {
 	case n.Replicas < 0 || n.Replicas > MaxReplicas:
-		v.fail("nats.replicas", ErrInvalidValue, "%d is not between 1 and %d", n.Replicas, MaxReplicas)
+		v.fail("nats.replicas", ErrInvalidValue, "%d is not between 1 and %d (leave it unset for streams of one replica)", n.Replicas, MaxReplicas)
 	case n.Replicas > 1 && n.URL == "":
 		v.fail("nats.replicas", ErrInvalidValue, "%d replicas need a JetStream cluster (nats.url); the embedded server is one server", n.Replicas)
 	}

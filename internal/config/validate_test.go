@@ -377,13 +377,13 @@ func TestParse_Rules(t *testing.T) {
 		{
 			name:    "ReplicasTooMany",
 			given:   "nats:\n  url: nats://a.example.com:4222\n  replicas: 6\n",
-			wantErr: []string{`nats.replicas (line 3, col 3): 6 is not between 1 and 5`},
+			wantErr: []string{`nats.replicas (line 3, col 3): 6 is not between 1 and 5 (leave it unset for streams of one replica)`},
 			wantIs:  config.ErrInvalidValue,
 		},
 		{
 			name:    "ReplicasNegative",
 			given:   "nats:\n  url: nats://a.example.com:4222\n  replicas: -1\n",
-			wantErr: []string{`nats.replicas (line 3, col 3): -1 is not between 1 and 5`},
+			wantErr: []string{`nats.replicas (line 3, col 3): -1 is not between 1 and 5 (leave it unset for streams of one replica)`},
 			wantIs:  config.ErrInvalidValue,
 		},
 		{
