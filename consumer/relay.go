@@ -71,8 +71,9 @@ type Config struct {
 	// Replicas is the replica count of the streams the relay creates. 0
 	// creates them with one and leaves the replicas of existing streams as
 	// they are (an operator may have scaled them); above 0 it also scales
-	// the streams the relay made before. A stream made by someone else
-	// keeps its own. Consumers follow their stream.
+	// the deliveries stream (the relay's, whoever made it) and an events
+	// stream the relay made. An events stream made by someone else keeps
+	// its own. Consumers follow their stream.
 	Replicas        int
 	DuplicateWindow time.Duration
 	ShutdownTimeout time.Duration
@@ -321,7 +322,6 @@ func (r *Relay) eventsStream(ctx context.Context) (jetstream.Stream, error) {
 	}
 	s, managed, err := r.ensureStream(ctx, want, false, func(c *jetstream.StreamConfig) {
 		c.Subjects, c.MaxAge = want.Subjects, want.MaxAge
-		r.ownReplicas(c)
 	})
 	if err != nil || managed {
 		return s, err
@@ -346,8 +346,9 @@ func (r *Relay) eventsStream(ctx context.Context) (jetstream.Stream, error) {
 }
 
 // deliveriesStream creates the deliveries stream, or brings the one made
-// before in line: its subjects and duplicate window are the relay's; what an
-// operator changed besides (replicas, limits) stays.
+// before in line: its subjects and duplicate window are the relay's, and its
+// replicas when Config.Replicas is set; what an operator changed besides
+// (limits, replicas otherwise) stays.
 func (r *Relay) deliveriesStream(ctx context.Context) error {
 	want := jetstream.StreamConfig{
 		Name:       r.cfg.DeliveriesStream,
@@ -360,25 +361,16 @@ func (r *Relay) deliveriesStream(ctx context.Context) error {
 	}
 	_, _, err := r.ensureStream(ctx, want, true, func(c *jetstream.StreamConfig) {
 		c.Subjects, c.Duplicates = want.Subjects, want.Duplicates
-		r.ownReplicas(c)
 	})
 	return err
-}
-
-// ownReplicas sets the replicas of a stream the relay made to the
-// configured count, when one is configured.
-func (r *Relay) ownReplicas(c *jetstream.StreamConfig) {
-	if r.cfg.Replicas > 0 {
-		c.Replicas = r.cfg.Replicas
-	}
 }
 
 // ensureStream returns the stream want names, creating it from want when it
 // is missing. On a stream the relay made (marked so in its metadata, or any
 // stream of that name when mine is set), own sets the fields the relay
-// owns, and the stream is updated when that changes it; what an operator
-// changed besides stays. Any other stream is returned as it is, with
-// managed false.
+// owns, and the stream is updated when that changes it, then scaled to the
+// configured replicas (see scale); what an operator changed besides stays.
+// Any other stream is returned as it is, with managed false.
 func (r *Relay) ensureStream(ctx context.Context, want jetstream.StreamConfig, mine bool, own func(*jetstream.StreamConfig)) (s jetstream.Stream, managed bool, err error) {
 	s, err = r.js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -397,16 +389,35 @@ func (r *Relay) ensureStream(ctx context.Context, want jetstream.StreamConfig, m
 	}
 	upd := have
 	own(&upd)
-	if reflect.DeepEqual(upd, have) {
-		return s, true, nil
+	if !reflect.DeepEqual(upd, have) {
+		if s, err = r.js.UpdateStream(ctx, upd); err != nil {
+			return nil, true, fmt.Errorf("updating it from the config: %w", err)
+		}
+		r.log.Info("stream updated from the config", zap.String("stream", want.Name),
+			zap.Strings("subjects", upd.Subjects), zap.Duration("max_age", upd.MaxAge), zap.Duration("duplicates", upd.Duplicates))
 	}
-	if s, err = r.js.UpdateStream(ctx, upd); err != nil {
-		return nil, true, fmt.Errorf("updating it from the config: %w", err)
+	return r.scale(ctx, s), true, nil
+}
+
+// scale gives a stream the relay made the configured replicas, when they
+// are configured. A scale the cluster refuses (a server is down, say) is
+// logged and the stream used as it is: it works, and the next start tries
+// again.
+func (r *Relay) scale(ctx context.Context, s jetstream.Stream) jetstream.Stream {
+	upd := s.CachedInfo().Config
+	if r.cfg.Replicas <= 0 || upd.Replicas == r.cfg.Replicas {
+		return s
 	}
-	r.log.Info("stream updated from the config", zap.String("stream", want.Name),
-		zap.Strings("subjects", upd.Subjects), zap.Duration("max_age", upd.MaxAge), zap.Duration("duplicates", upd.Duplicates),
-		zap.Int("replicas", upd.Replicas))
-	return s, true, nil
+	from := upd.Replicas
+	upd.Replicas = r.cfg.Replicas
+	scaled, err := r.js.UpdateStream(ctx, upd)
+	if err != nil {
+		r.log.Warn("could not scale the stream to nats.replicas; using it as it is", zap.String("stream", upd.Name),
+			zap.Int("replicas", from), zap.Int("config_replicas", r.cfg.Replicas), zap.Error(err))
+		return s
+	}
+	r.log.Info("stream scaled to nats.replicas", zap.String("stream", upd.Name), zap.Int("from", from), zap.Int("to", r.cfg.Replicas))
+	return scaled
 }
 
 // metadataManaged marks, in a stream's metadata, a stream hookrelay made.

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -38,8 +39,11 @@ type renderStage struct {
 	cc       jetstream.ConsumeContext
 	wg       sync.WaitGroup
 	// pin is the pin id the server gave this replica's pulls, when the
-	// events consumer is pinned; stop releases the pin if it still holds it.
-	pin atomic.Pointer[string]
+	// events consumer is pinned; stop releases the pin if it still holds it,
+	// unless an event went back unacked (gaveBack): the next replica would
+	// render newer events before it came back.
+	pin      atomic.Pointer[string]
+	gaveBack atomic.Bool
 
 	stopOnce sync.Once
 }
@@ -94,6 +98,7 @@ func (s *renderStage) start(ctx context.Context) error {
 // Only the first call does anything.
 func (s *renderStage) stop() {
 	s.stopOnce.Do(func() {
+		pulled := time.Now() // the last pull is no later than this
 		if s.cc != nil {
 			s.cc.Drain()
 			<-s.cc.Closed()
@@ -103,20 +108,37 @@ func (s *renderStage) stop() {
 		close(s.in)
 		s.inMu.Unlock()
 		s.wg.Wait()
-		s.unpin()
+		s.unpin(pulled)
 	})
 }
 
 // unpin releases the events consumer's pin when this replica holds it, so
 // that another replica, or this one restarted, renders at once instead of
 // after renderPinnedTTL. It runs once every event taken was acked, after
-// its deliveries were stored: the next replica's come after them.
-func (s *renderStage) unpin() {
+// its deliveries were stored: the next replica's come after them. It does
+// nothing when an event went back unacked, which must come first, or when
+// the pin may have expired since the last pull (at pulled) and moved to
+// another replica: the unpin names no pin, and would take that one's.
+func (s *renderStage) unpin(pulled time.Time) {
 	pin := s.pin.Load()
 	if pin == nil || !s.pinned() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), unpinTimeout)
+	if s.gaveBack.Load() {
+		s.r.log.Info("keeping the events consumer's pin: events went back unacked and come first; another replica renders after " + renderPinnedTTL.String())
+		return
+	}
+	// Pulls go out at least every pullExpiry, so the pin lasts until
+	// renderPinnedTTL after pulled, less that: the release must be done
+	// before then.
+	deadline := pulled.Add(renderPinnedTTL - unpinMargin)
+	if time.Until(deadline) <= 0 {
+		return
+	}
+	if limit := time.Now().Add(unpinTimeout); limit.Before(deadline) {
+		deadline = limit
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	info, err := s.cons.Info(ctx)
 	if err != nil {
@@ -139,8 +161,14 @@ func (s *renderStage) unpin() {
 	}
 }
 
-// unpinTimeout bounds releasing the pin at stop.
-const unpinTimeout = 2 * time.Second
+// unpinTimeout bounds releasing the pin at stop; unpinMargin is how long
+// before the pin could expire the relay stops trying: the last pull may be
+// a pullExpiry older than the drain, and the requests that release the pin
+// take time.
+const (
+	unpinTimeout = 2 * time.Second
+	unpinMargin  = pullExpiry + time.Second
+)
 
 // pinned reports whether the events consumer serves one replica at a time.
 func (s *renderStage) pinned() bool {
@@ -160,6 +188,7 @@ func (s *renderStage) stray(m jetstream.Msg) bool {
 	defer s.inMu.RUnlock()
 	if s.inClosed {
 		s.held.give(len(m.Data()))
+		s.gaveBack.Store(true)
 		return false
 	}
 	s.in <- m
@@ -279,18 +308,16 @@ func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
 			}
 			m := s.r.deliveryMsg(d.Webhook, id, j.eventID, j.routed.EventType, d.Body)
 			if h != nil && h.cfg.Ordered {
-				// An ordered webhook's deliveries are stored one by one, and
-				// after a failure none behind it is, so a retry cannot
-				// overtake: the failed event and those after it come back
-				// in order.
+				// An ordered webhook's deliveries are stored one by one,
+				// each tried again in place until it is stored (see
+				// publishOrdered). Only at shutdown does one fail, and then
+				// none behind it is stored: the failed event and those
+				// after it come back in order.
 				if err := blocked[d.Webhook]; err != nil {
 					j.pubErr = err
 					break
 				}
-				pctx, cancel := context.WithTimeout(ctx, defaultPublishAckTimeout)
-				_, err := s.r.js.PublishMsg(pctx, m)
-				cancel()
-				if err != nil {
+				if err := s.publishOrdered(ctx, m, batch); err != nil {
 					blocked[d.Webhook] = fmt.Errorf("ordered webhook %q: %w", d.Webhook, err)
 					j.pubErr = err
 					break
@@ -299,8 +326,12 @@ func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
 			}
 			f, err := s.r.js.PublishMsgAsync(m)
 			if err != nil {
+				// The event goes back, but its other deliveries are still
+				// published: an ordered webhook's must not wait for it
+				// while later events' go through. When it comes back, the
+				// dedupe ids drop the copies.
 				j.pubErr = err
-				break
+				continue
 			}
 			j.futures = append(j.futures, &pubWait{f: f})
 		}
@@ -374,6 +405,61 @@ func (s *renderStage) ackLoop(ctx context.Context) {
 	}
 }
 
+// publishOrdered stores one delivery of an ordered webhook, trying again
+// until JetStream takes it or ctx ends. Handing the event back instead
+// would let the events behind it, rendered meanwhile, overtake it: a lost
+// stream leader fails publishes for seconds, and the next batch's would go
+// through before the event came back. Every try carries the same dedupe
+// id, so a try whose answer was lost stores nothing twice. Meanwhile the
+// batch's events are kept from being redelivered.
+func (s *renderStage) publishOrdered(ctx context.Context, m *nats.Msg, batch []*eventJob) error {
+	wait := orderedRetryMin
+	touched := time.Now()
+	for try := 1; ; try++ {
+		pctx, cancel := context.WithTimeout(ctx, defaultPublishAckTimeout)
+		_, err := s.r.js.PublishMsg(pctx, m)
+		cancel()
+		if err == nil {
+			if try > 1 {
+				s.r.log.Info("ordered delivery stored after failed tries", zap.String("subject", m.Subject), zap.Int("tries", try))
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		if try == 1 || try%10 == 0 {
+			s.r.log.Warn("storing an ordered delivery failed; trying again, events wait behind it",
+				zap.String("subject", m.Subject), zap.Int("tries", try), zap.Error(err))
+		}
+		if time.Since(touched) > DefaultEventsAckWait/4 {
+			for _, j := range batch {
+				_ = j.msg.InProgress()
+			}
+			touched = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, orderedRetryMax)
+	}
+}
+
+// orderedRetryMin and orderedRetryMax bound the pause between tries of an
+// ordered delivery's publish.
+const (
+	orderedRetryMin = 50 * time.Millisecond
+	orderedRetryMax = 2 * time.Second
+)
+
+// giveBack returns an event unacked, to come again after a pause.
+func (s *renderStage) giveBack(m jetstream.Msg) {
+	s.gaveBack.Store(true)
+	_ = m.NakWithDelay(defaultRepublishDelay)
+}
+
 // finish acks an event once every output is durable: its deliveries are
 // stored by JetStream, and its rejection or dead letters by the store.
 func (s *renderStage) finish(ctx context.Context, j *eventJob, deadline <-chan struct{}) {
@@ -391,7 +477,7 @@ func (s *renderStage) finish(ctx context.Context, j *eventJob, deadline <-chan s
 		})
 		if err != nil {
 			s.r.log.Error("recording rejected event", zap.Uint64("seq", j.seq), zap.Error(err))
-			_ = j.msg.NakWithDelay(defaultRepublishDelay)
+			s.giveBack(j.msg)
 			return
 		}
 		m.eventsRejected.WithLabelValues(rejectLabel(j.reject)).Inc()
@@ -408,13 +494,13 @@ func (s *renderStage) finish(ctx context.Context, j *eventJob, deadline <-chan s
 	}
 	if failed != nil {
 		s.r.log.Warn("publishing deliveries failed; event will be redelivered", zap.Uint64("seq", j.seq), zap.Error(failed))
-		_ = j.msg.NakWithDelay(defaultRepublishDelay)
+		s.giveBack(j.msg)
 		return
 	}
 	for _, dl := range j.dead {
 		if _, err := s.r.store.PutDeadLetter(context.WithoutCancel(ctx), dl); err != nil {
 			s.r.log.Error("writing dead letter", zap.String("webhook", dl.Webhook), zap.Error(err))
-			_ = j.msg.NakWithDelay(defaultRepublishDelay)
+			s.giveBack(j.msg)
 			return
 		}
 		if h := s.r.hooks[dl.Webhook]; h != nil {

@@ -2,11 +2,14 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/sender"
 	"github.com/hookrelay/hookrelay/store"
@@ -156,34 +159,80 @@ func TestRelay_CloseReleasesThePin(t *testing.T) {
 	if _, err := js.Publish(t.Context(), "apono.events.RequestCreated", []byte("1")); err != nil {
 		t.Fatal(err)
 	}
-	pinned := func() string {
-		cons, err := js.Consumer(t.Context(), "EVENTS", DefaultRendererDurable)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := cons.Info(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, g := range info.PriorityGroups {
-			if g.Group == renderGroup {
-				return g.PinnedClientID
-			}
-		}
-		return ""
-	}
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		mu.Lock()
 		defer mu.Unlock()
-		if len(got) == 0 || pinned() == "" {
-			return fmt.Errorf("delivered %v, pinned to %q", got, pinned())
+		if len(got) == 0 || pinnedClient(t, js) == "" {
+			return fmt.Errorf("delivered %v, pinned to %q", got, pinnedClient(t, js))
 		}
 		return nil
 	})
 	if err := r.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if id := pinned(); id != "" {
+	if id := pinnedClient(t, js); id != "" {
 		t.Errorf("still pinned to %q after the replica stopped", id)
 	}
+}
+
+// rejectFails is a store whose rejected-event records fail, so that the
+// render stage gives the event back.
+type rejectFails struct {
+	memStore
+	tried chan struct{}
+}
+
+func (f *rejectFails) PutRejected(context.Context, store.Rejected) (string, error) {
+	select {
+	case f.tried <- struct{}{}:
+	default:
+	}
+	return "", errors.New("disk full")
+}
+
+func TestRelay_CloseKeepsThePinAfterGivingBack(t *testing.T) {
+	// Ensure a replica that gave an event back unacked (here: its rejection
+	// could not be recorded) keeps the pin when it stops: the event must
+	// come again before the next replica renders newer ones.
+	s := runServerMax(t, 0)
+	cfg := Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"},
+		Webhooks: []Webhook{{Name: "a", MaxAttempts: 3}}}
+	_, js := connect(t, s)
+	st := &rejectFails{tried: make(chan struct{}, 1)}
+	var mu sync.Mutex
+	var got []string
+	r := startRelay(t, js, cfg, echoRouter("a"), map[string]Sender{"a": okSender(&mu, &got)}, st)
+	if _, err := js.Publish(t.Context(), "apono.events.RequestCreated", []byte("bad")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-st.tried:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the rejected event never reached the store")
+	}
+	if err := r.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if id := pinnedClient(t, js); id == "" {
+		t.Error("the pin was released although an event went back unacked")
+	}
+}
+
+// pinnedClient returns the client the events consumer is pinned to, or "".
+func pinnedClient(tb testing.TB, js jetstream.JetStream) string {
+	tb.Helper()
+	cons, err := js.Consumer(context.Background(), "EVENTS", DefaultRendererDurable)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	info, err := cons.Info(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, g := range info.PriorityGroups {
+		if g.Group == renderGroup {
+			return g.PinnedClientID
+		}
+	}
+	return ""
 }

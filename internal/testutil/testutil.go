@@ -3,6 +3,7 @@ package testutil
 
 import (
 	"bytes"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -55,17 +56,27 @@ func (s *SyncBuffer) String() string {
 // dir, no logging, no signal handling. The caller shuts it down.
 func JetStreamServer(tb testing.TB, dir string, opts server.Options) *server.Server {
 	tb.Helper()
+	s, err := startJetStream(dir, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// startJetStream is JetStreamServer returning its error.
+func startJetStream(dir string, opts server.Options) (*server.Server, error) {
 	if opts.Host == "" {
 		opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
 	}
 	opts.JetStream, opts.StoreDir, opts.NoLog, opts.NoSigs = true, dir, true, true
 	s, err := server.NewServer(&opts)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	go s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("nats server did not start")
+		s.Shutdown()
+		return nil, fmt.Errorf("nats server %s did not start (a port in use?)", opts.ServerName)
 	}
-	return s
+	return s, nil
 }
