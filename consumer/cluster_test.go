@@ -319,6 +319,17 @@ func TestRelay_Setup_ScaleRefusedIsNotFatal(t *testing.T) {
 	if n := logs.FilterMessage("could not scale the stream to nats.replicas; using it as it is").Len(); n != 2 {
 		t.Errorf("%d warnings of a refused scale, want one per stream: %v", n, logs.All())
 	}
+	// A stream that cannot be made with that many replicas stops the
+	// start, saying why.
+	fresh := cfg
+	fresh.EventsStream, fresh.EventsSubjects = "FRESH", []string{"fresh.events.>"}
+	r2, err := New(js, fresh, echoRouter("a"), map[string]Sender{"a": okSender(&mu, &got)}, &memStore{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Setup(t.Context()); err == nil || !strings.Contains(err.Error(), "creating it with 5 replicas") {
+		t.Errorf("setup of a new stream with 5 replicas on 3 servers: %v", err)
+	}
 	publishRetry(t, js, "1")
 	checkFor(t, 30*time.Second, 20*time.Millisecond, func() error {
 		mu.Lock()

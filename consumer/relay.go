@@ -378,6 +378,8 @@ func (r *Relay) ensureStream(ctx context.Context, want jetstream.StreamConfig, m
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			// Made meanwhile, by another replica or by hand.
 			s, err = r.js.Stream(ctx, want.Name)
+		} else if err != nil && want.Replicas > 1 {
+			err = fmt.Errorf("creating it with %d replicas (nats.replicas; the cluster must have as many servers with JetStream): %w", want.Replicas, err)
 		}
 	}
 	if err != nil {
