@@ -31,6 +31,17 @@ func publishRetry(tb testing.TB, js jetstream.JetStream, body string) {
 	})
 }
 
+// clusterTest starts a three-server cluster for a test that runs beside the
+// other cluster tests, unless tests are short.
+func clusterTest(t *testing.T) *testutil.Cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a three-server cluster")
+	}
+	t.Parallel()
+	return testutil.StartCluster(t, 3)
+}
+
 // connectURL connects to any of urls (comma-separated) and reconnects for
 // ever, as the daemon does.
 func connectURL(tb testing.TB, urls string) (*nats.Conn, jetstream.JetStream) {
@@ -61,9 +72,6 @@ func TestRelay_ClusterRollingRestart(t *testing.T) {
 	//     it on the leader only), and what a server had in flight to a
 	//     relay comes back only after AckWait, so an ordered webhook may
 	//     get a few events late (README); that count is logged.
-	if testing.Short() {
-		t.Skip("starts three-server clusters")
-	}
 	for _, tt := range []struct {
 		name   string
 		relays int
@@ -74,8 +82,7 @@ func TestRelay_ClusterRollingRestart(t *testing.T) {
 		{name: "TwoRelays", relays: 2, kill: []string{"EVENTS", DefaultDeliveriesStream, DefaultRendererDurable}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			rollingRestart(t, tt.relays, tt.strict, tt.kill)
+			rollingRestart(t, clusterTest(t), tt.relays, tt.strict, tt.kill)
 		})
 	}
 }
@@ -85,8 +92,7 @@ func TestRelay_ClusterRollingRestart(t *testing.T) {
 // events are published. strict keeps the events consumer's leader up (a
 // stream led by it is made to step down first) and fails on an ordered
 // delivery out of order.
-func rollingRestart(t *testing.T, relays int, strict bool, kill []string) {
-	c := testutil.StartCluster(t, 3)
+func rollingRestart(t *testing.T, c *testutil.Cluster, relays int, strict bool, kill []string) {
 	var mu sync.Mutex
 	got := map[string]map[string]int{"a": {}, "o": {}}
 	var order []int // the ordered webhook's deliveries, by event number
@@ -209,11 +215,7 @@ func TestRelay_Setup_ScalesItsStreams(t *testing.T) {
 	// Ensure nats.replicas scales the streams the relay made with one
 	// replica, that their consumers follow their stream, and that delivery
 	// goes on.
-	if testing.Short() {
-		t.Skip("starts a three-server cluster")
-	}
-	t.Parallel()
-	c := testutil.StartCluster(t, 3)
+	c := clusterTest(t)
 	var mu sync.Mutex
 	var got []string
 	snd := okSender(&mu, &got)
@@ -276,11 +278,7 @@ func TestRelay_Setup_ScalesItsStreams(t *testing.T) {
 func TestRelay_Setup_ScaleRefusedIsNotFatal(t *testing.T) {
 	// Ensure a scale the cluster cannot make (five replicas on three
 	// servers) leaves the streams as they are and the relay running.
-	if testing.Short() {
-		t.Skip("starts a three-server cluster")
-	}
-	t.Parallel()
-	c := testutil.StartCluster(t, 3)
+	c := clusterTest(t)
 	var mu sync.Mutex
 	var got []string
 	cfg := Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"}, Replicas: 5,

@@ -32,16 +32,7 @@ func runServerMax(tb testing.TB, maxPayload int32) *server.Server {
 
 func connect(tb testing.TB, s *server.Server) (*nats.Conn, jetstream.JetStream) {
 	tb.Helper()
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return nc, js
+	return connectURL(tb, s.ClientURL())
 }
 
 // checkFor polls until f returns nil; see testutil.CheckFor.
