@@ -64,14 +64,14 @@ func TestRelay_ClusterRollingRestart(t *testing.T) {
 	// a time under traffic: the publisher retries with the same message id,
 	// and the relays carry on through the others.
 	//   - One relay: the servers leading the deliveries and the events
-	//     stream go, but never the one leading the events consumer; an
-	//     ordered webhook keeps the events' order (its publishes wait out
-	//     the lost leader in place).
+	//     stream go, but never the one leading the events consumer nor the
+	//     relay's own; an ordered webhook keeps the events' order (its
+	//     publishes wait out the lost leader in place).
 	//   - Two relays: the leaders of both streams and of the events
-	//     consumer go. A consumer's new leader forgets its pin (NATS keeps
-	//     it on the leader only), and what a server had in flight to a
-	//     relay comes back only after AckWait, so an ordered webhook may
-	//     get a few events late (README); that count is logged.
+	//     consumer go, and the relays' own. A consumer's new leader forgets
+	//     its pin (NATS keeps it on the leader only), and what a server had
+	//     in flight to a relay comes back only after AckWait, so an ordered
+	//     webhook may get a few events late (README); that count is logged.
 	for _, tt := range []struct {
 		name   string
 		relays int
@@ -89,9 +89,9 @@ func TestRelay_ClusterRollingRestart(t *testing.T) {
 
 // rollingRestart restarts, one after the other, the server leading each of
 // kill (a stream, or DefaultRendererDurable for the events consumer) while
-// events are published. strict keeps the events consumer's leader up (a
-// stream led by it is made to step down first) and fails on an ordered
-// delivery out of order.
+// events are published. strict keeps the relays on the first server and
+// keeps it and the events consumer's leader up (a stream led by either is
+// made to step down first), and fails on an ordered delivery out of order.
 func rollingRestart(t *testing.T, c *testutil.Cluster, relays int, strict bool, kill []string) {
 	var mu sync.Mutex
 	got := map[string]map[string]int{"a": {}, "o": {}}
@@ -110,8 +110,15 @@ func rollingRestart(t *testing.T, c *testutil.Cluster, relays int, strict bool, 
 	}
 	cfg := Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"}, Replicas: 3,
 		Webhooks: []Webhook{{Name: "a", Concurrency: 4, MaxAttempts: 1000}, {Name: "o", Ordered: true, MaxAttempts: 1000}}}
+	// Strictly, the relay stays on the first server, which never goes:
+	// what a server had in flight to a relay when it went away comes back
+	// only after AckWait.
+	urls := c.URLs()
+	if strict {
+		urls = c.Servers[0].ClientURL()
+	}
 	for range relays {
-		_, js := connectURL(t, c.URLs())
+		_, js := connectURL(t, urls)
 		startRelay(t, js, cfg, echoRouter("a", "o"), map[string]Sender{"a": snd("a"), "o": snd("o")}, &memStore{})
 	}
 
@@ -149,7 +156,7 @@ func rollingRestart(t *testing.T, c *testutil.Cluster, relays int, strict bool, 
 		case what == DefaultRendererDurable:
 			i = c.LeaderOf(pub, "EVENTS", DefaultRendererDurable)
 		case strict:
-			for i = c.LeaderOf(pub, what); i == c.LeaderOf(pub, "EVENTS", DefaultRendererDurable); i = c.LeaderOf(pub, what) {
+			for i = c.LeaderOf(pub, what); i == 0 || i == c.LeaderOf(pub, "EVENTS", DefaultRendererDurable); i = c.LeaderOf(pub, what) {
 				c.StepDown(pub, what)
 			}
 		default:

@@ -44,6 +44,11 @@ const (
 // render stage (the body could not be rendered or is too large to queue).
 const ReasonRenderPrefix = "render: "
 
+// ReasonRefusedPrefix starts the reason of a dead letter whose delivery the
+// deliveries stream refused for good (one of its limits, say), so that it
+// could not be queued.
+const ReasonRefusedPrefix = "deliveries stream refused it: "
+
 // Defaults for Config fields left zero.
 const (
 	DefaultDeliveriesStream  = "HOOKRELAY_DELIVERIES"

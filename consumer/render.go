@@ -116,9 +116,10 @@ func (s *renderStage) stop() {
 // that another replica, or this one restarted, renders at once instead of
 // after renderPinnedTTL. It runs once every event taken was acked, after
 // its deliveries were stored: the next replica's come after them. It does
-// nothing when an event went back unacked, which must come first, or when
-// the pin may have expired since the last pull (at pulled) and moved to
-// another replica: the unpin names no pin, and would take that one's.
+// nothing when an event went back unacked or is still pending, which must
+// come first, or when the pin may have expired since the last pull (at
+// pulled) and moved to another replica: the unpin names no pin, and would
+// take that one's.
 func (s *renderStage) unpin(pulled time.Time) {
 	pin := s.pin.Load()
 	if pin == nil || !s.pinned() {
@@ -140,9 +141,21 @@ func (s *renderStage) unpin(pulled time.Time) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	info, err := s.cons.Info(ctx)
+	// The acks go out first; an event still pending after them was lost on
+	// its way here (with a server that went away) and comes back only after
+	// AckWait, before the next replica's events.
+	err := s.r.js.Conn().FlushWithContext(ctx)
+	var info *jetstream.ConsumerInfo
+	if err == nil {
+		info, err = s.cons.Info(ctx)
+	}
 	if err != nil {
 		s.r.log.Warn("reading the events consumer to release its pin", zap.Error(err))
+		return
+	}
+	if info.NumAckPending > 0 {
+		s.r.log.Info("keeping the events consumer's pin: events are still pending and come first; another replica renders after "+renderPinnedTTL.String(),
+			zap.Int("pending", info.NumAckPending))
 		return
 	}
 	for _, g := range info.PriorityGroups {
@@ -261,6 +274,7 @@ func (s *renderStage) routeOne(j *eventJob) {
 // publishes on one connection keep their order in the stream, which is
 // what ordered webhooks rely on.
 func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
+	var touched time.Time // when the batch was last kept from redelivery
 	blocked := map[string]error{}
 	packs := map[string]*pack{}
 	var order []string
@@ -276,18 +290,11 @@ func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
 				d.Err = tooLarge(len(d.Body), room)
 			}
 			if d.Err != nil {
-				j.dead = append(j.dead, store.DeadLetter{
-					Webhook:    d.Webhook,
-					DeliveryID: id,
-					EventID:    j.eventID,
-					EventType:  j.routed.EventType,
-					Body:       d.Body,
-					// The event, so a replay renders it again: the template
-					// may have been fixed by then.
-					Event:     append([]byte(nil), j.msg.Data()...),
-					Reason:    ReasonRenderPrefix + d.Err.Error(),
-					CreatedAt: s.r.now(),
-				})
+				dl := s.deadLetter(j, d, id, ReasonRenderPrefix+d.Err.Error())
+				// The event, so a replay renders it again: the template
+				// may have been fixed by then.
+				dl.Event = append([]byte(nil), j.msg.Data()...)
+				j.dead = append(j.dead, dl)
 				continue
 			}
 			h := s.r.hooks[d.Webhook]
@@ -309,15 +316,23 @@ func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
 			m := s.r.deliveryMsg(d.Webhook, id, j.eventID, j.routed.EventType, d.Body)
 			if h != nil && h.cfg.Ordered {
 				// An ordered webhook's deliveries are stored one by one,
-				// each tried again in place until it is stored (see
-				// publishOrdered). Only at shutdown does one fail, and then
-				// none behind it is stored: the failed event and those
-				// after it come back in order.
+				// each tried again in place while JetStream is unavailable
+				// (see publishOrdered). When one fails (at shutdown, or
+				// refused for good), none behind it is stored: the failed
+				// event and those after it come back in order.
 				if err := blocked[d.Webhook]; err != nil {
 					j.pubErr = err
 					break
 				}
-				if err := s.publishOrdered(ctx, m, batch); err != nil {
+				err := s.publishOrdered(ctx, m, batch, &touched)
+				if err != nil && ctx.Err() == nil && refusedForGood(err) {
+					// Refused for good (a limit of the stream's, say):
+					// handing it back would refuse it again and again, and
+					// hold the webhook's later events with it.
+					j.dead = append(j.dead, s.deadLetter(j, d, id, ReasonRefusedPrefix+err.Error()))
+					continue
+				}
+				if err != nil {
 					blocked[d.Webhook] = fmt.Errorf("ordered webhook %q: %w", d.Webhook, err)
 					j.pubErr = err
 					break
@@ -333,7 +348,8 @@ func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
 				j.pubErr = err
 				continue
 			}
-			j.futures = append(j.futures, &pubWait{f: f})
+			dl := s.deadLetter(j, d, id, "")
+			j.futures = append(j.futures, &pubWait{f: f, dead: &dl})
 		}
 	}
 	for _, name := range order {
@@ -367,6 +383,9 @@ type pubWait struct {
 	f        jetstream.PubAckFuture
 	resolved bool
 	err      error
+	// dead is the dead letter of the one delivery f publishes, made when
+	// the stream refuses it for good; nil for a pack of many.
+	dead *store.DeadLetter
 }
 
 func (w *pubWait) wait(deadline <-chan struct{}) error {
@@ -406,15 +425,15 @@ func (s *renderStage) ackLoop(ctx context.Context) {
 }
 
 // publishOrdered stores one delivery of an ordered webhook, trying again
-// until JetStream takes it or ctx ends. Handing the event back instead
-// would let the events behind it, rendered meanwhile, overtake it: a lost
-// stream leader fails publishes for seconds, and the next batch's would go
-// through before the event came back. Every try carries the same dedupe
-// id, so a try whose answer was lost stores nothing twice. Meanwhile the
-// batch's events are kept from being redelivered.
-func (s *renderStage) publishOrdered(ctx context.Context, m *nats.Msg, batch []*eventJob) error {
+// until JetStream takes it, refuses it for good (see refusedForGood), or
+// ctx ends. Handing the event back instead would let the events behind it,
+// rendered meanwhile, overtake it: a lost stream leader fails publishes for
+// seconds, and the next batch's would go through before the event came
+// back. Every try carries the same dedupe id, so a try whose answer was lost
+// stores nothing twice. Meanwhile the batch's events are kept from being
+// redelivered (touched is when that was last done).
+func (s *renderStage) publishOrdered(ctx context.Context, m *nats.Msg, batch []*eventJob, touched *time.Time) error {
 	wait := orderedRetryMin
-	touched := time.Now()
 	for try := 1; ; try++ {
 		pctx, cancel := context.WithTimeout(ctx, defaultPublishAckTimeout)
 		_, err := s.r.js.PublishMsg(pctx, m)
@@ -425,18 +444,18 @@ func (s *renderStage) publishOrdered(ctx context.Context, m *nats.Msg, batch []*
 			}
 			return nil
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || refusedForGood(err) {
 			return err
 		}
 		if try == 1 || try%10 == 0 {
 			s.r.log.Warn("storing an ordered delivery failed; trying again, events wait behind it",
 				zap.String("subject", m.Subject), zap.Int("tries", try), zap.Error(err))
 		}
-		if time.Since(touched) > DefaultEventsAckWait/4 {
+		if touched.IsZero() || time.Since(*touched) > DefaultEventsAckWait/4 {
 			for _, j := range batch {
 				_ = j.msg.InProgress()
 			}
-			touched = time.Now()
+			*touched = time.Now()
 		}
 		select {
 		case <-ctx.Done():
@@ -447,12 +466,35 @@ func (s *renderStage) publishOrdered(ctx context.Context, m *nats.Msg, batch []*
 	}
 }
 
+// refusedForGood reports a publish error that trying again cannot cure:
+// JetStream answered with a 4xx (a message over the stream's max_msg_size,
+// say). Everything else, a timeout, nobody serving the stream while a
+// leader is elected, a 5xx (unavailable, a limit that consumers will make
+// room under), may pass.
+func refusedForGood(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && api.Code >= 400 && api.Code < 500
+}
+
 // orderedRetryMin and orderedRetryMax bound the pause between tries of an
 // ordered delivery's publish.
 const (
 	orderedRetryMin = 50 * time.Millisecond
 	orderedRetryMax = 2 * time.Second
 )
+
+// deadLetter is the dead letter of delivery d of event j, with its id.
+func (s *renderStage) deadLetter(j *eventJob, d Rendered, id, reason string) store.DeadLetter {
+	return store.DeadLetter{
+		Webhook:    d.Webhook,
+		DeliveryID: id,
+		EventID:    j.eventID,
+		EventType:  j.routed.EventType,
+		Body:       d.Body,
+		Reason:     reason,
+		CreatedAt:  s.r.now(),
+	}
+}
 
 // giveBack returns an event unacked, to come again after a pause.
 func (s *renderStage) giveBack(m jetstream.Msg) {
@@ -491,6 +533,14 @@ func (s *renderStage) finish(ctx context.Context, j *eventJob, deadline <-chan s
 			break
 		}
 		failed = w.wait(deadline)
+		if failed != nil && w.dead != nil && refusedForGood(failed) {
+			// Refused for good (a limit of the stream's, say): handing
+			// the event back would refuse it again and again.
+			dl := *w.dead
+			dl.Reason = ReasonRefusedPrefix + failed.Error()
+			j.dead = append(j.dead, dl)
+			failed = nil
+		}
 	}
 	if failed != nil {
 		s.r.log.Warn("publishing deliveries failed; event will be redelivered", zap.Uint64("seq", j.seq), zap.Error(failed))

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hookrelay/hookrelay/sender"
@@ -235,4 +237,86 @@ func pinnedClient(tb testing.TB, js jetstream.JetStream) string {
 		}
 	}
 	return ""
+}
+
+func TestRelay_PublishRefusedForGood(t *testing.T) {
+	// Ensure a delivery JetStream refuses for good (here: larger than the
+	// deliveries stream's max_msg_size, which an operator set) is
+	// dead-lettered with the reason, for an ordered webhook and a plain one,
+	// not tried again in place nor handed back for ever: the events behind
+	// it go on, and the relay stops promptly.
+	s := runServerMax(t, 0)
+	_, js := connect(t, s)
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: DefaultDeliveriesStream,
+		Subjects: []string{DefaultDeliveriesPrefix + ".>"}, Retention: jetstream.WorkQueuePolicy, MaxMsgSize: 600}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	cfg := Config{EventsStream: "EVENTS", EventsSubjects: []string{"apono.events.>"},
+		Webhooks: []Webhook{{Name: "a", MaxAttempts: 3}, {Name: "o", Ordered: true, MaxAttempts: 3}}}
+	st := &memStore{}
+	r := startRelay(t, js, cfg, echoRouter("a", "o"), map[string]Sender{"a": okSender(&mu, &got), "o": okSender(&mu, &got)}, st)
+	for _, p := range []string{strings.Repeat("x", 1000), "small"} {
+		if _, err := js.Publish(t.Context(), "apono.events.RequestCreated", []byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, g := range got {
+			if strings.HasPrefix(g, "small|") {
+				n++
+			}
+		}
+		if n != 2 {
+			return fmt.Errorf("delivered %d of the small event's 2 deliveries", n)
+		}
+		return nil
+	})
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		_, dead, _ := st.snapshot()
+		hooks := map[string]int{}
+		for _, dl := range dead {
+			if strings.HasPrefix(dl.Reason, ReasonRefusedPrefix) && len(dl.Body) == 1000 {
+				hooks[dl.Webhook]++
+			}
+		}
+		if len(dead) != 2 || hooks["a"] != 1 || hooks["o"] != 1 {
+			return fmt.Errorf("dead letters %v of %d; want one of the refused delivery per webhook", hooks, len(dead))
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), DefaultShutdownTimeout/2)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		t.Errorf("close: %v", err)
+	}
+}
+
+// Ensure only a 4xx from JetStream counts as refused for good: timeouts,
+// no responders and 5xx may pass.
+func TestRefusedForGood(t *testing.T) {
+	tests := []struct {
+		name  string
+		given error
+		want  bool
+	}{
+		{name: "Timeout", given: fmt.Errorf("publish: %w", context.DeadlineExceeded), want: false},
+		{name: "AsyncTimeout", given: jetstream.ErrAsyncPublishTimeout, want: false},
+		{name: "NoStreamResponse", given: jetstream.ErrNoStreamResponse, want: false},
+		{name: "NoResponders", given: nats.ErrNoResponders, want: false},
+		{name: "Unavailable", given: &jetstream.APIError{Code: 503, Description: "JetStream system temporarily unavailable"}, want: false},
+		{name: "LimitReached", given: &jetstream.APIError{Code: 503, ErrorCode: 10077, Description: "maximum messages exceeded"}, want: false},
+		{name: "TooLarge", given: fmt.Errorf("ordered: %w", &jetstream.APIError{Code: 400, ErrorCode: 10054, Description: "message size exceeds maximum allowed"}), want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := refusedForGood(tt.given); got != tt.want {
+				t.Fatalf("refusedForGood(%v) = %v; want %v", tt.given, got, tt.want)
+			}
+		})
+	}
 }
