@@ -10,7 +10,8 @@ const (
 	OutcomeRetrying = "retrying"
 	// OutcomeDeadLettered means the attempt failed and the delivery was moved to the dead letters.
 	OutcomeDeadLettered = "dead_lettered"
-	// OutcomeFailed means a test send failed (test sends are never retried).
+	// OutcomeFailed means a test send failed (test sends are never retried),
+	// or a shared batch request failed (its events' records say the rest).
 	OutcomeFailed = "failed"
 )
 

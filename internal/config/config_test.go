@@ -243,6 +243,12 @@ func TestParse_SyntaxErrorPosition(t *testing.T) {
 			line:  3, col: 1, msg: `yaml: found character '\t' that cannot start any token`,
 		},
 		{
+			name:  "QuoteLeftOpen",
+			given: "nats:\n  url: \"\"\nwebhooks:\n  - name: a\n    url: \"https://x.example.com/h\n    method: POST\n    headers:\n      A: b\nevents:\n  subjects: [\"apono.events.>\"]\n",
+			line:  5, col: 10,
+			msg: "yaml: the quoted value opened here runs on to line 10 (is its closing quote missing?); there: value is not allowed in this context. map key-value is pre-defined",
+		},
+		{
 			name:  "UnclosedQuote",
 			given: "webhooks:\n  - name: a\n    url: \"https://x.example.com/h\n    method: POST\n",
 			line:  3, col: 10, msg: "yaml: could not find end character of double-quoted text",

@@ -15,6 +15,7 @@ import (
 
 	goyaml "github.com/goccy/go-yaml"
 	goyamlparser "github.com/goccy/go-yaml/parser"
+	goyamltoken "github.com/goccy/go-yaml/token"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -197,8 +198,29 @@ func syntaxError(data []byte, err error) FieldError {
 	if se := locateSyntaxError(data); se != nil {
 		fe.Line, fe.Col = se.Token.Position.Line, se.Token.Position.Column
 		fe.Msg = "yaml: " + printable(se.Message)
+		if q := openQuote(se.Token); q != nil {
+			// A quote left open runs on to the next one and the fault
+			// shows only there: point at where it was opened.
+			fe.Msg = fmt.Sprintf("yaml: the quoted value opened here runs on to line %d (is its closing quote missing?); there: %s",
+				fe.Line, printable(se.Message))
+			fe.Line, fe.Col = q.Position.Line, q.Position.Column
+		}
 	}
 	return fe
+}
+
+// openQuote returns the quoted scalar just before the token of a syntax
+// error when it spans lines, the usual sign of a closing quote left out.
+func openQuote(t *goyamltoken.Token) *goyamltoken.Token {
+	for p, i := t.Prev, 0; p != nil && i < 3; p, i = p.Prev, i+1 {
+		if p.Type != goyamltoken.DoubleQuoteType && p.Type != goyamltoken.SingleQuoteType {
+			continue
+		}
+		if open := strings.IndexAny(p.Origin, `"'`); open >= 0 && strings.Contains(p.Origin[open:], "\n") && p.Position != nil {
+			return p
+		}
+	}
+	return nil
 }
 
 // locateSyntaxError returns goccy/go-yaml's syntax error for data, or nil
