@@ -283,11 +283,23 @@ func (v *validator) validateWebhook(ctx context.Context, w *Webhook, p string) {
 			if len(words) > 0 && strings.EqualFold(words[0], "Bearer") {
 				words = words[1:]
 			}
-			if err == nil && len(words) == 0 {
+			if err == nil && len(words) == 0 && !v.unsetRef(w.Headers[authKey]) {
 				v.fail(p+".headers."+authKey, ErrRequired, "Authorization resolves to no API key (is its variable set?): Coralogix (region %s) would refuse every request", w.Coralogix.Region)
 			}
 		}
 	}
+}
+
+// unsetRef reports whether raw refers to a variable without a default that
+// is not set: that is reported on its own, and says why a value is empty.
+func (v *validator) unsetRef(raw string) bool {
+	refs, _ := envRefs(raw)
+	for _, r := range refs {
+		if _, ok := v.getenv(r.Name); !ok && !r.HasDefault {
+			return true
+		}
+	}
+	return false
 }
 
 // checkURL applies sender's static policy and, if asked, the DNS check.

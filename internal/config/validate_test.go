@@ -899,3 +899,16 @@ func TestParse_Valid(t *testing.T) {
 		})
 	}
 }
+
+// Ensure a region Coralogix webhook whose key variable is not set gets one
+// error, that the variable is not set, not a second that the header holds
+// no key.
+func TestParse_CoralogixUnsetKeyReportedOnce(t *testing.T) {
+	given := "webhooks:\n  - name: cx\n    url: https://hooks.example.com/cx\n" +
+		"    headers: {Authorization: \"Bearer ${CX_UNSET_KEY}\"}\n    coralogix:\n      region: eu2\n      application_name: a\n      subsystem_name: s\n"
+	_, err := config.Parse([]byte(given), "c.yaml", config.LoadOptions{Getenv: env(nil)})
+	fes := fieldErrors(t, err)
+	if len(fes) != 1 || !errors.Is(&fes[0], config.ErrEnv) || !strings.Contains(fes[0].Msg, "CX_UNSET_KEY is not set") {
+		t.Fatalf("errors = %+v; want one saying CX_UNSET_KEY is not set", fes)
+	}
+}
