@@ -474,7 +474,7 @@ func newDLQCmd() *cobra.Command {
 			fmt.Fprintln(tw, "ID\tCREATED\tWEBHOOK\tEVENT\tATTEMPTS\tSTATUS\tREASON")
 			for _, dl := range res.DeadLetters {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", dl.ID, dl.CreatedAt.Format(time.RFC3339), dl.Webhook, dl.EventType,
-					dl.Attempts, dl.LastStatus, truncateRunes(oneLine(dl.Reason), 80))
+					dl.Attempts, dl.LastStatus, truncateRunes(oneLine(compactReason(dl.Reason)), 80))
 			}
 			return tw.Flush()
 		},
@@ -635,6 +635,13 @@ func bulkDLQ(cmd *cobra.Command, client func() (*adminClient, error), args []str
 		return userErrorf("%d dead letter(s) could not be replayed; fix their webhooks and replay again", len(skipped))
 	}
 	return nil
+}
+
+// compactReason drops the "sender: " prefixes a delivery error's reason
+// repeats (`sender: permanent (client_error): sender: unexpected status
+// 400`), which would fill a table's narrow column; dlq show has it whole.
+func compactReason(s string) string {
+	return strings.ReplaceAll(s, "sender: ", "")
 }
 
 func truncateRunes(s string, n int) string {

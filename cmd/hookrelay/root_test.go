@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/hookrelay/hookrelay/internal/config"
+	"github.com/hookrelay/hookrelay/sender"
 )
 
 func TestRedactURL(t *testing.T) {
@@ -41,6 +43,21 @@ func TestContentTypeOf(t *testing.T) {
 	for _, tt := range tests {
 		if got := contentTypeOf(&tt.w); got != tt.want {
 			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// Ensure the dead-letter table shows a delivery error's reason without the
+// repeated package prefixes, and other reasons as they are.
+func TestCompactReason(t *testing.T) {
+	sendErr := &sender.Error{Class: sender.Permanent, Reason: sender.ReasonClientError,
+		Err: errors.New(`sender: unexpected status 400 Bad Request: "invalid"`)}
+	for given, want := range map[string]string{
+		sendErr.Error():                          `permanent (client_error): unexpected status 400 Bad Request: "invalid"`,
+		"render: template line 1: missing field": "render: template line 1: missing field",
+	} {
+		if got := compactReason(given); got != want {
+			t.Errorf("compactReason(%q) = %q, want %q", given, got, want)
 		}
 	}
 }
