@@ -191,22 +191,23 @@ func (h *hook) deliverBatch(ctx context.Context, bs BatchSender, msgs []jetstrea
 	var res sender.BatchResult
 	if len(entries) > 0 {
 		res = bs.SendBatch(ctx, entries)
-		h.recordRequests(res, func(e int) int {
-			if e >= len(index) {
-				return 1
-			}
-			return batch[index[e][0]].attempt
-		})
 		for e, at := range index {
 			if e < len(res.Errs) {
 				batch[at[0]].errs[at[1]] = res.Errs[e]
 			}
 		}
+		// A request's attempt is the highest of the messages whose entries
+		// it carried: a batch mixes first tries with retries.
+		attempts := make([]int, len(res.Attempts))
 		for k, a := range res.Attempts {
+			attempts[k] = 1
 			for e := a.First; e < a.First+a.N && e < len(index); e++ {
-				batch[index[e][0]].carrier[index[e][1]] = k
+				bm := batch[index[e][0]]
+				bm.carrier[index[e][1]] = k
+				attempts[k] = max(attempts[k], bm.attempt)
 			}
 		}
+		h.recordRequests(res, attempts)
 		if n := len(res.Attempts); n > 0 {
 			h.m.latency.Observe(res.Attempts[n-1].Attempt.Duration.Seconds())
 		}
@@ -324,17 +325,12 @@ func (h *hook) settleBatchMsg(ctx context.Context, bm *batchMsg, res sender.Batc
 	}
 }
 
-// recordRequests keeps one invocation per batch request made: the shared
-// request and response that the events' own records point at. A request's
-// attempt is the highest of the messages whose entries it carried (attemptOf
-// gives it per entry): a batch mixes first tries with retries.
-func (h *hook) recordRequests(res sender.BatchResult, attemptOf func(entry int) int) {
-	for _, a := range res.Attempts {
-		attempt := 1
-		for e := a.First; e < a.First+a.N; e++ {
-			attempt = max(attempt, attemptOf(e))
-		}
-		inv := Invocation(h.cfg.Name, a.ID, "", "batch", attempt, a.Attempt, a.Err)
+// recordRequests keeps one invocation per batch request made, with its
+// attempt: the shared request and response that the events' own records
+// point at.
+func (h *hook) recordRequests(res sender.BatchResult, attempts []int) {
+	for k, a := range res.Attempts {
+		inv := Invocation(h.cfg.Name, a.ID, "", "batch", attempts[k], a.Attempt, a.Err)
 		inv.BatchID = a.ID
 		inv.Outcome = store.OutcomeDelivered
 		if a.Err != nil {

@@ -296,7 +296,7 @@ func (r *Relay) Setup(ctx context.Context) error {
 		return fmt.Errorf("consumer: renderer consumer on stream %s (subjects %v) for events.subjects %v: %w",
 			r.cfg.EventsStream, info.Config.Subjects, r.cfg.EventsSubjects, err)
 	}
-	r.render = newRenderStage(r, cons)
+	r.render = newRenderStage(r, events, cons)
 
 	for _, name := range r.order {
 		h := r.hooks[name]

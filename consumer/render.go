@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,8 +23,9 @@ import (
 // publishes the deliveries in arrival order and acks each event once all its
 // deliveries are stored.
 type renderStage struct {
-	r    *Relay
-	cons jetstream.Consumer
+	r      *Relay
+	stream jetstream.Stream // the events stream
+	cons   jetstream.Consumer
 
 	in   chan jetstream.Msg
 	acks chan []*eventJob
@@ -60,13 +62,14 @@ type eventJob struct {
 	dead    []store.DeadLetter
 }
 
-func newRenderStage(r *Relay, cons jetstream.Consumer) *renderStage {
+func newRenderStage(r *Relay, stream jetstream.Stream, cons jetstream.Consumer) *renderStage {
 	return &renderStage{
-		r:    r,
-		cons: cons,
-		in:   make(chan jetstream.Msg, DefaultRenderBatch*4),
-		acks: make(chan []*eventJob, 64),
-		held: newByteBudget(max(renderHeldBytes, r.pullBytes())),
+		r:      r,
+		stream: stream,
+		cons:   cons,
+		in:     make(chan jetstream.Msg, DefaultRenderBatch*4),
+		acks:   make(chan []*eventJob, 64),
+		held:   newByteBudget(max(renderHeldBytes, r.pullBytes())),
 	}
 }
 
@@ -158,20 +161,17 @@ func (s *renderStage) unpin(pulled time.Time) {
 			zap.Int("pending", info.NumAckPending))
 		return
 	}
-	for _, g := range info.PriorityGroups {
-		if g.Group != renderGroup || g.PinnedClientID != *pin {
-			continue
-		}
-		stream, err := s.r.js.Stream(ctx, s.r.cfg.EventsStream)
-		if err == nil {
-			err = stream.UnpinConsumer(ctx, DefaultRendererDurable, renderGroup)
-		}
-		if err != nil {
-			s.r.log.Warn("releasing the events consumer's pin; another replica renders after "+renderPinnedTTL.String(), zap.Error(err))
-			return
-		}
-		s.r.log.Info("released the events consumer's pin")
+	held := slices.ContainsFunc(info.PriorityGroups, func(g jetstream.PriorityGroupState) bool {
+		return g.Group == renderGroup && g.PinnedClientID == *pin
+	})
+	if !held {
+		return
 	}
+	if err := s.stream.UnpinConsumer(ctx, DefaultRendererDurable, renderGroup); err != nil {
+		s.r.log.Warn("releasing the events consumer's pin; another replica renders after "+renderPinnedTTL.String(), zap.Error(err))
+		return
+	}
+	s.r.log.Info("released the events consumer's pin")
 }
 
 // unpinTimeout bounds releasing the pin at stop; unpinMargin is how long
@@ -348,8 +348,7 @@ func (s *renderStage) publish(ctx context.Context, batch []*eventJob) {
 				j.pubErr = err
 				continue
 			}
-			dl := s.deadLetter(j, d, id, "")
-			j.futures = append(j.futures, &pubWait{f: f, dead: &dl})
+			j.futures = append(j.futures, &pubWait{f: f, d: d, id: id})
 		}
 	}
 	for _, name := range order {
@@ -383,9 +382,10 @@ type pubWait struct {
 	f        jetstream.PubAckFuture
 	resolved bool
 	err      error
-	// dead is the dead letter of the one delivery f publishes, made when
-	// the stream refuses it for good; nil for a pack of many.
-	dead *store.DeadLetter
+	// d and id are the one delivery f publishes, to dead-letter when the
+	// stream refuses it for good; id is empty for a pack of many.
+	d  Rendered
+	id string
 }
 
 func (w *pubWait) wait(deadline <-chan struct{}) error {
@@ -533,12 +533,10 @@ func (s *renderStage) finish(ctx context.Context, j *eventJob, deadline <-chan s
 			break
 		}
 		failed = w.wait(deadline)
-		if failed != nil && w.dead != nil && refusedForGood(failed) {
+		if failed != nil && w.id != "" && refusedForGood(failed) {
 			// Refused for good (a limit of the stream's, say): handing
 			// the event back would refuse it again and again.
-			dl := *w.dead
-			dl.Reason = ReasonRefusedPrefix + failed.Error()
-			j.dead = append(j.dead, dl)
+			j.dead = append(j.dead, s.deadLetter(j, w.d, w.id, ReasonRefusedPrefix+failed.Error()))
 			failed = nil
 		}
 	}
