@@ -283,23 +283,17 @@ func (v *validator) validateWebhook(ctx context.Context, w *Webhook, p string) {
 			if len(words) > 0 && strings.EqualFold(words[0], "Bearer") {
 				words = words[1:]
 			}
-			if err == nil && len(words) == 0 && !v.unsetRef(w.Headers[authKey]) {
-				v.fail(p+".headers."+authKey, ErrRequired, "Authorization resolves to no API key (is its variable set?): Coralogix (region %s) would refuse every request", w.Coralogix.Region)
+			// An unset variable behind it is reported already, and says why.
+			if hp := p + ".headers." + authKey; err == nil && len(words) == 0 && !v.reported(hp) {
+				v.fail(hp, ErrRequired, "Authorization resolves to no API key (is its variable set?): Coralogix (region %s) would refuse every request", w.Coralogix.Region)
 			}
 		}
 	}
 }
 
-// unsetRef reports whether raw refers to a variable without a default that
-// is not set: that is reported on its own, and says why a value is empty.
-func (v *validator) unsetRef(raw string) bool {
-	refs, _ := envRefs(raw)
-	for _, r := range refs {
-		if _, ok := v.getenv(r.Name); !ok && !r.HasDefault {
-			return true
-		}
-	}
-	return false
+// reported reports whether a problem at path was recorded already.
+func (v *validator) reported(path string) bool {
+	return slices.ContainsFunc(v.errs, func(fe FieldError) bool { return fe.Path == path })
 }
 
 // checkURL applies sender's static policy and, if asked, the DNS check.
