@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
@@ -147,12 +148,7 @@ func (c *nameCounts) reset() {
 // redelivered one is, counts as a duplicate. The hash is seeded once per
 // process.
 func ContentKey(entry json.RawMessage) string {
-	h := maphash.Bytes(contentSeed, entry)
-	var b [8]byte
-	for i := range b {
-		b[i] = byte(h >> (8 * i))
-	}
-	return string(b[:])
+	return string(binary.LittleEndian.AppendUint64(nil, maphash.Bytes(contentSeed, entry)))
 }
 
 var contentSeed = maphash.MakeSeed()
