@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/consumer"
 	"github.com/hookrelay/hookrelay/internal/sink"
+	"github.com/hookrelay/hookrelay/internal/testutil"
 	"github.com/hookrelay/hookrelay/renderer"
 	"github.com/hookrelay/hookrelay/store"
 )
@@ -35,15 +35,8 @@ func buildBinary(tb testing.TB) string {
 	return bin
 }
 
-func freePort(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+// freePort returns a loopback host:port that was free a moment ago.
+var freePort = testutil.FreeAddr
 
 // relayProcess is `hookrelay run` as a child process.
 type relayProcess struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,13 +54,10 @@ func startCluster(tb testing.TB, n int) (*Cluster, error) {
 	ports := make([]int, n)
 	routes := make([]string, n)
 	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", ports[i])
-		ln.Close()
+		addr := FreeAddr(tb)
+		_, port, _ := net.SplitHostPort(addr)
+		ports[i], _ = strconv.Atoi(port)
+		routes[i] = "nats-route://" + addr
 	}
 	name := fmt.Sprintf("hookrelay-test-%d", ports[0])
 	c := &Cluster{tb: tb, Servers: make([]*server.Server, n)}
