@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -44,19 +43,7 @@ func clusterTest(t *testing.T) *testutil.Cluster {
 
 // connectURL connects to any of urls (comma-separated) and reconnects for
 // ever, as the daemon does.
-func connectURL(tb testing.TB, urls string) (*nats.Conn, jetstream.JetStream) {
-	tb.Helper()
-	nc, err := nats.Connect(urls, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return nc, js
-}
+var connectURL = testutil.Connect
 
 func TestRelay_ClusterRollingRestart(t *testing.T) {
 	// Ensure that with a three-server JetStream cluster and streams of

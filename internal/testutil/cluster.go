@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -103,15 +102,7 @@ func (c *Cluster) start(i int) error {
 // answers.
 func (c *Cluster) Formed() {
 	c.tb.Helper()
-	nc, err := nats.Connect(c.URLs())
-	if err != nil {
-		c.tb.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		c.tb.Fatal(err)
-	}
+	_, js := Connect(c.tb, c.URLs())
 	CheckFor(c.tb, 30*time.Second, 50*time.Millisecond, func() error {
 		for _, s := range c.Servers {
 			if got := s.NumRoutes(); got < len(c.Servers)-1 {
